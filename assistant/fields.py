@@ -1,0 +1,132 @@
+"""The seven customer fields, declared once.
+
+This table drives the pydantic schemas (types, ranges, docs), the free-text parser (synonyms),
+the web form (label, unit, range), the CLI flags, the CSV headers we read and write, and the
+README. Questions and re-asks asked about a field live in ``knowledge/dialogue.yaml``, keyed by
+the field name.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from assistant.errors import InvalidValueError
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    name: str
+    label: str
+    unit: str
+    description: str
+    minimum: float
+    maximum: float
+    integer: bool
+    example: float
+    synonyms: tuple[str, ...]
+    source: str  # how the field is derived from the raw marketing file
+
+    @property
+    def cli_flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def python_type(self) -> type:
+        return int if self.integer else float
+
+    def format(self, value: float | None) -> str:
+        """A value in this field's unit for people: ``$71,000``, ``38 years``, ``14 days``."""
+        if value is None:
+            return "-"
+        if self.unit == "$":
+            return f"${value:,.0f}"
+        number = f"{value:,.0f}" if self.integer or float(value).is_integer() else f"{value:,.1f}"
+        return f"{number} {self.unit}" if self.unit else number
+
+    def check(self, value: object) -> int | float:
+        """Return ``value`` as this field's type, or raise InvalidValueError naming value and rule."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            try:
+                value = float(str(value).strip().replace(",", ""))
+            except ValueError:
+                raise InvalidValueError(self.name, value, "is not a number") from None
+        number = float(value)
+        if math.isnan(number) or math.isinf(number):
+            raise InvalidValueError(self.name, value, "is not a finite number")
+        if number < self.minimum:
+            raise InvalidValueError(self.name, value, f"is below the minimum of {_num(self.minimum)}")
+        if number > self.maximum:
+            raise InvalidValueError(self.name, value, f"is above the maximum of {_num(self.maximum)}")
+        if self.integer:
+            if not number.is_integer():
+                raise InvalidValueError(self.name, value, "must be a whole number")
+            return int(number)
+        return number
+
+
+def _num(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:,}"
+
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec(
+        name="age", label="Age", unit="years",
+        description="Age in years. In the training data it is computed relative to 2014, the year the data was collected.",
+        minimum=18, maximum=110, integer=True, example=38,
+        synonyms=("age", "aged", "years old", "yo", "y/o", "yrs old", "born"),
+        source="collection year (latest Dt_Customer, 2014) - Year_Birth",
+    ),
+    FieldSpec(
+        name="income", label="Yearly income", unit="$",
+        description="Yearly household income.",
+        minimum=0, maximum=10_000_000, integer=False, example=52000,
+        synonyms=("income", "earns", "earning", "earnings", "makes", "making", "salary", "household income", "yearly income", "annual income", "income per year"),
+        source="Income",
+    ),
+    FieldSpec(
+        name="total_spending", label="Total spending", unit="$",
+        description="Amount spent on products in the last 2 years (wine, fruit, meat, fish, sweets and gold).",
+        minimum=0, maximum=1_000_000, integer=False, example=600,
+        synonyms=("total spending", "total spend", "total spent", "spent", "spending", "spends", "spend", "amount spent", "purchases worth"),
+        source="MntWines + MntFruits + MntMeatProducts + MntFishProducts + MntSweetProducts + MntGoldProds",
+    ),
+    FieldSpec(
+        name="web_purchases", label="Web purchases", unit="purchases",
+        description="Number of purchases made through the company's website (last 2 years).",
+        minimum=0, maximum=1000, integer=True, example=4,
+        synonyms=("web purchases", "online purchases", "website purchases", "online", "web", "website", "buys online", "bought online", "orders online"),
+        source="NumWebPurchases",
+    ),
+    FieldSpec(
+        name="store_purchases", label="Store purchases", unit="purchases",
+        description="Number of purchases made directly in stores (last 2 years).",
+        minimum=0, maximum=1000, integer=True, example=6,
+        synonyms=("store purchases", "in-store purchases", "in store purchases", "shop purchases", "in-store", "in store", "store", "shop", "in person"),
+        source="NumStorePurchases",
+    ),
+    FieldSpec(
+        name="web_visits_per_month", label="Website visits per month", unit="visits/month",
+        description="Number of visits to the company's website in the last month.",
+        minimum=0, maximum=300, integer=True, example=5,
+        synonyms=("web visits per month", "website visits", "site visits", "web visits", "visits per month", "visits a month", "visits", "visit"),
+        source="NumWebVisitsMonth",
+    ),
+    FieldSpec(
+        name="recency_days", label="Days since last purchase", unit="days",
+        description="Number of days since the customer's last purchase.",
+        minimum=0, maximum=3650, integer=True, example=30,
+        synonyms=("recency", "days since last purchase", "last purchase", "last bought", "last order", "last shopped", "days since", "days ago"),
+        source="Recency",
+    ),
+)
+
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
+FIELDS_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
+
+
+def get_field(name: str) -> FieldSpec:
+    try:
+        return FIELDS_BY_NAME[name]
+    except KeyError:
+        raise InvalidValueError("field", name, f"is not one of {', '.join(FIELD_NAMES)}") from None

@@ -1,0 +1,68 @@
+"""One typed settings object, built in ``main()`` from the command line and the environment,
+then passed down. Nothing reads the environment anywhere else."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.errors import AssistantError
+
+AUTH_ENV = "SEGMENT_ASSISTANT_AUTH"  # "user:pass" or "user1:pass1,user2:pass2"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_dir: Path | None = None          # None: the committed models/
+    knowledge_dir: Path | None = None      # None: the committed knowledge/
+    host: str = "127.0.0.1"
+    port: int = Field(default=7860, ge=0, le=65535)
+    share: bool = False
+    share_without_auth: bool = False
+    auth: tuple[tuple[str, str], ...] = ()
+    root_path: str = ""
+    allow_origins: tuple[str, ...] = ()
+    frame_ancestors: tuple[str, ...] = ()
+    max_message_chars: int = 10_000
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_request_bytes: int = 20 * 1024 * 1024
+    max_batch_items: int = 10_000
+    session_ttl_seconds: float = 3600.0
+    max_sessions: int = 10_000
+    concurrency_limit: int = 32
+
+
+def parse_credentials(text: str, *, source: str) -> tuple[tuple[str, str], ...]:
+    """``user:pass[,user2:pass2]`` -> pairs. The message never repeats a password."""
+    pairs = []
+    for item in text.replace("\n", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        user, sep, password = item.partition(":")
+        if not sep or not user or not password:
+            raise AssistantError(f"{source}: credentials must look like USER:PASS (user {user!r} has none)"
+                                 if sep or user else f"{source}: credentials must look like USER:PASS")
+        pairs.append((user, password))
+    if not pairs:
+        raise AssistantError(f"{source}: no USER:PASS credentials given")
+    return tuple(pairs)
+
+
+def resolve_auth(*, auth: str | None, auth_file: str | None, environ: dict[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+    environ = os.environ if environ is None else environ
+    if auth:
+        return parse_credentials(auth, source="--auth")
+    if auth_file:
+        path = Path(auth_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise AssistantError(f"--auth-file {path} cannot be read ({exc.strerror})") from None
+        return parse_credentials(text, source=f"--auth-file {path}")
+    if environ.get(AUTH_ENV):
+        return parse_credentials(environ[AUTH_ENV], source=AUTH_ENV)
+    return ()
