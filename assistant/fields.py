@@ -41,7 +41,7 @@ class FieldSpec:
             return "-"
         if self.unit == "$":
             return f"${value:,.0f}"
-        number = f"{value:,.0f}" if self.integer or float(value).is_integer() else f"{value:,.1f}"
+        number = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
         return f"{number} {self.unit}" if self.unit else number
 
     def check(self, value: object) -> int | float:
@@ -74,49 +74,59 @@ FIELDS: tuple[FieldSpec, ...] = (
         name="age", label="Age", unit="years",
         description="Age in years. In the training data it is computed relative to 2014, the year the data was collected.",
         minimum=18, maximum=110, integer=True, example=38,
-        synonyms=("age", "aged", "years old", "yo", "y/o", "yrs old", "born"),
+        synonyms=("age", "aged", "years old", "yo", "y/o", "yrs old", "born",
+                  "year old", "y.o.", "she is", "he is", "she's", "he's"),
         source="collection year (latest Dt_Customer, 2014) - Year_Birth",
     ),
     FieldSpec(
         name="income", label="Yearly income", unit="$",
         description="Yearly household income.",
         minimum=0, maximum=10_000_000, integer=False, example=52000,
-        synonyms=("income", "earns", "earning", "earnings", "makes", "making", "salary", "household income", "yearly income", "annual income", "income per year"),
+        synonyms=("income", "earns", "earning", "earnings", "makes", "making", "salary", "household income", "yearly income", "annual income", "income per year",
+                  "earn", "wage"),
         source="Income",
     ),
     FieldSpec(
         name="total_spending", label="Total spending", unit="$",
         description="Amount spent on products in the last 2 years (wine, fruit, meat, fish, sweets and gold).",
         minimum=0, maximum=1_000_000, integer=False, example=600,
-        synonyms=("total spending", "total spend", "total spent", "spent", "spending", "spends", "spend", "amount spent", "purchases worth"),
+        synonyms=("total spending", "total spend", "total spent", "spent", "spending", "spends", "spend", "amount spent", "purchases worth",
+                  "has spent"),
         source="MntWines + MntFruits + MntMeatProducts + MntFishProducts + MntSweetProducts + MntGoldProds",
     ),
     FieldSpec(
         name="web_purchases", label="Web purchases", unit="purchases",
         description="Number of purchases made through the company's website (last 2 years).",
         minimum=0, maximum=1000, integer=True, example=4,
-        synonyms=("web purchases", "online purchases", "website purchases", "online", "web", "website", "buys online", "bought online", "orders online"),
+        synonyms=("web purchases", "online purchases", "website purchases", "online", "web", "website", "buys online", "bought online", "orders online",
+                  "web purchase", "online purchase", "website purchase", "buy online", "shop online", "shopped online",
+                  "purchase online", "order online", "ordered online", "web order", "online order", "website order"),
         source="NumWebPurchases",
     ),
     FieldSpec(
         name="store_purchases", label="Store purchases", unit="purchases",
         description="Number of purchases made directly in stores (last 2 years).",
         minimum=0, maximum=1000, integer=True, example=6,
-        synonyms=("store purchases", "in-store purchases", "in store purchases", "shop purchases", "in-store", "in store", "store", "shop", "in person"),
+        synonyms=("store purchases", "in-store purchases", "in store purchases", "shop purchases", "in-store", "in store", "store", "shop", "in person",
+                  "store purchase", "in store purchase", "shop purchase", "store order", "instore",
+                  "shop in store", "buy in store", "bought in store", "purchase in store", "in shop"),
         source="NumStorePurchases",
     ),
     FieldSpec(
         name="web_visits_per_month", label="Website visits per month", unit="visits/month",
         description="Number of visits to the company's website in the last month.",
         minimum=0, maximum=300, integer=True, example=5,
-        synonyms=("web visits per month", "website visits", "site visits", "web visits", "visits per month", "visits a month", "visits", "visit"),
+        synonyms=("web visits per month", "website visits", "site visits", "web visits", "visits per month", "visits a month", "visits", "visit",
+                  "visit website", "visit site", "visit web site", "website visit", "site visit", "web visit"),
         source="NumWebVisitsMonth",
     ),
     FieldSpec(
         name="recency_days", label="Days since last purchase", unit="days",
         description="Number of days since the customer's last purchase.",
         minimum=0, maximum=3650, integer=True, example=30,
-        synonyms=("recency", "days since last purchase", "last purchase", "last bought", "last order", "last shopped", "days since", "days ago"),
+        synonyms=("recency", "days since last purchase", "last purchase", "last bought", "last order", "last shopped", "days since", "days ago",
+                  "last purchased", "last ordered", "hasn't bought", "has not bought", "hasn't purchased",
+                  "hasn't ordered", "hasn't shopped", "since last purchase"),
         source="Recency",
     ),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, computed_field, create_model
 from pydantic_core import PydanticCustomError
 
 from assistant.errors import InvalidProfileError, InvalidValueError
@@ -147,11 +147,22 @@ class SegmentResult(BaseModel):
     strategy: Strategy
     customer: dict[str, float]
     segment_averages: dict[str, float]
-    comparison: list[FieldComparison]
+    overall_averages: dict[str, float]
     distances: dict[str, float]
     confidence: Confidence
     reasons: list[str]
     warnings: list[str]
+
+    @computed_field  # derived on access, so building a result stays cheap
+    @property
+    def comparison(self) -> list[FieldComparison]:
+        """The customer's value beside the segment's and the average customer's, field by field."""
+        return [
+            FieldComparison(field=f.name, label=f.label, unit=f.unit, customer=self.customer[f.name],
+                            segment_average=self.segment_averages[f.name],
+                            overall_average=self.overall_averages[f.name])
+            for f in FIELDS
+        ]
 
 
 class SegmentInfo(BaseModel):

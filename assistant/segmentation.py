@@ -26,7 +26,7 @@ from assistant.errors import InvalidProfileError, ModelError
 from assistant.fields import FIELD_NAMES, FIELDS
 from assistant.knowledge import KnowledgeBase, load_knowledge
 from assistant.schemas import (
-    Confidence, CustomerProfile, FieldComparison, SegmentInfo, SegmentResult, Strategy, parse_profile,
+    Confidence, CustomerProfile, SegmentInfo, SegmentResult, parse_profile,
 )
 
 BORDERLINE_MARGIN = 0.1   # relative margin (d2 - d1) / (d2 + d1) below which a result is borderline
@@ -133,6 +133,10 @@ class SegmentationService:
         self._names = {key: kb.segment(key).name for key in self.cluster_keys}
         ex = kb.explanations
         self._levels = (ex.levels.very_low, ex.levels.low, ex.levels.typical, ex.levels.high, ex.levels.very_high)
+        self._level_caps = tuple(level[:1].upper() + level[1:] for level in self._levels)
+        # constant parts of the reasons, formatted once: centroid values per cluster and field, overall means
+        self._centre_text = [[f.format(c[j]) for j, f in enumerate(FIELDS)] for c in self._centres_py]
+        self._overall_text = [f.format(self._overall_mean[f.name]) for f in FIELDS]
 
     # ------------------------------------------------------------------ single customer
 
@@ -166,16 +170,10 @@ class SegmentationService:
         level = "clear" if margin >= BORDERLINE_MARGIN else "borderline"
         conf_text = getattr(self.knowledge.explanations.confidence, level).format(
             segment_name=name, runner_up_name=runner_name)
-        customer = dict(zip(FIELD_NAMES, x))
-        comparison = [
-            FieldComparison.model_construct(field=f.name, label=f.label, unit=f.unit, customer=xi,
-                                            segment_average=averages[f.name], overall_average=self._overall_mean[f.name])
-            for f, xi in zip(FIELDS, x)
-        ]
         return SegmentResult.model_construct(
             segment_key=key, segment_name=name, summary=spec.summary, description=spec.description,
-            strategy=self._strategies[key], customer=customer, segment_averages=dict(averages),
-            comparison=comparison,
+            strategy=self._strategies[key], customer=dict(zip(FIELD_NAMES, x)), segment_averages=dict(averages),
+            overall_averages=dict(self._overall_mean),
             distances={self.cluster_keys[i]: dist[i] for i in range(len(dist))},
             confidence=Confidence.model_construct(level=level, margin=margin, runner_up_key=runner_key,
                                                   runner_up_name=runner_name, text=conf_text),
@@ -193,11 +191,11 @@ class SegmentationService:
         for j in top:
             f = FIELDS[j]
             z = (x[j] - self._mean_py[j]) / self._scale_py[j]
-            level = self._levels[0 if z < -1 else 1 if z < -0.4 else 2 if z <= 0.4 else 3 if z <= 1 else 4]
+            band = 0 if z < -1 else 1 if z < -0.4 else 2 if z <= 0.4 else 3 if z <= 1 else 4
             out.append(template.format(
-                Level=level[:1].upper() + level[1:], level=level, label=f.label, label_lower=f.label.lower(),
-                customer=f.format(x[j]), overall=f.format(self._overall_mean[f.name]),
-                segment=f.format(cb[j]), segment_name=name, runner_up=f.format(cr[j]), runner_up_name=runner_name))
+                Level=self._level_caps[band], level=self._levels[band], label=f.label, label_lower=f.label.lower(),
+                customer=f.format(x[j]), overall=self._overall_text[j], segment=self._centre_text[best][j],
+                segment_name=name, runner_up=self._centre_text[runner][j], runner_up_name=runner_name))
         return out
 
     def _warnings(self, x) -> list[str]:

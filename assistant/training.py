@@ -128,7 +128,7 @@ def choose_k(table: list[dict]) -> tuple[int, str]:
 
 def fit_pipeline(features: pd.DataFrame, *, k: int, seed: int) -> Pipeline:
     pipeline = Pipeline([("scaler", StandardScaler()), ("kmeans", _kmeans(k, seed))])
-    pipeline.fit(features[list(FIELD_NAMES)].to_numpy(dtype=float))
+    pipeline.fit(features[list(FIELD_NAMES)].astype("float64"))  # keeps feature_names_in_ for checks
     return pipeline
 
 
@@ -207,7 +207,7 @@ def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, se
     labels = kmeans.labels_
     keys = np.array(naming.keys)[labels]
 
-    Xs = scaler.transform(X_raw)
+    Xs = scaler.transform(features.astype("float64"))
     pca = PCA(n_components=2, random_state=seed).fit(Xs)
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(len(Xs), size=min(PCA_SAMPLE, len(Xs)), replace=False))

@@ -1,0 +1,242 @@
+"""The versioned REST API (``/api/v1``) and ``/healthz``, as a FastAPI router built by a factory.
+
+Everything the routes need (service, dialogue, settings, session store) is passed to
+:func:`build_api_router`; the module holds no state. Input is validated once, here, by the
+pydantic models shared with the service (``CustomerProfile`` in, ``SegmentResult`` out). Domain
+errors become HTTP 422 ``{"detail": [messages]}`` in one place, :func:`install_error_handlers`,
+which also rewrites FastAPI's own validation errors so each message names the value and the
+rule (``age=250 is above the maximum of 110``).
+
+Speed: ``POST /api/v1/segment`` validates, calls ``service.assign`` and serialises with
+pydantic straight to JSON bytes (the declared ``response_model`` is for the documentation).
+Logs carry counts, segment keys and timings only, never customer values or messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from assistant.errors import AssistantError, InvalidProfileError
+from assistant.fields import FIELD_NAMES
+from assistant.schemas import CustomerProfile, SegmentInfo, SegmentResult, validation_problems
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+JSON_MEDIA = "application/json"
+MAX_SHOWN_VALUE = 40
+
+
+# ---------------------------------------------------------------------------- wire models
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: one plain message per problem."""
+
+    detail: list[str] = Field(examples=[["age=250 is above the maximum of 110"]])
+
+
+class BatchItemResult(BaseModel):
+    """One scored customer of a batch (``detail=compact``, the default)."""
+
+    segment_key: str
+    segment_name: str
+    confidence: Literal["clear", "borderline"]
+    margin: float = Field(description="Relative margin between the nearest two centroids (0 = exactly between).")
+
+
+class BatchItemError(BaseModel):
+    """A batch item that could not be scored; the other items are unaffected."""
+
+    error: str = Field(examples=["age=250 is above the maximum of 110"])
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str | None = Field(default=None, max_length=200,
+                                   description="The id from a previous answer; omit it (or send an unknown or "
+                                               "expired one) to start a new conversation.")
+    message: str = Field(description="What the user typed.")
+
+
+class ChatResponse(BaseModel):
+    session_id: str = Field(description="Send it back with the next message to continue this conversation.")
+    reply: str
+    profile: dict[str, float | None] = Field(description="The values gathered so far (None: not given yet).")
+    complete: bool
+    result: SegmentResult | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    model_loaded: bool
+    model_version: str
+    trained_at: str
+    k: int
+    data_sha256: str
+    bundle_sha256: str
+    rows_kept: int
+
+
+_ERRORS = {422: {"model": ErrorResponse, "description": "Invalid input: one message per problem"},
+           413: {"model": ErrorResponse, "description": "Request body or batch too large"},
+           401: {"model": ErrorResponse, "description": "Credentials required (HTTP Basic) when the server runs with --auth"}}
+
+
+# ---------------------------------------------------------------------------- errors -> 422
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str) if isinstance(value, (list, dict)) else str(value)
+    return text if len(text) <= MAX_SHOWN_VALUE else text[:MAX_SHOWN_VALUE - 3] + "..."
+
+
+def request_problems(errors: list[dict[str, Any]]) -> list[str]:
+    """FastAPI's validation errors as plain messages naming value and rule."""
+    problems = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            where_kind, loc = loc[0], loc[1:]
+        else:
+            where_kind = ""
+        where = ".".join(loc)
+        kind = err.get("type", "")
+        if kind in ("invalid_value", "missing_value"):
+            problems.append(str(err["msg"]))
+        elif kind == "json_invalid":
+            reason = (err.get("ctx") or {}).get("error", "JSON decode error")
+            problems.append(f"the request body is not valid JSON ({reason} at character {where or 0})")
+        elif kind == "missing" and not where:
+            problems.append("the request body is missing (send JSON with Content-Type: application/json)")
+        elif kind == "missing":
+            problems.append(f"{where} is required")
+        elif kind == "extra_forbidden":
+            problems.append(f"{where} is not an accepted field")
+        elif not where and where_kind == "body":
+            problems.append(f"the request body {_show(err.get('input'))} is not accepted: {err['msg']}")
+        else:
+            problems.append(f"{where}={_show(err.get('input'))}: {err['msg']}")
+    return problems
+
+
+def error_response(status: int, problems: list[str], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": problems}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """The one place where domain errors (and FastAPI's validation errors) become HTTP 422."""
+
+    async def on_assistant_error(request: Request, exc: AssistantError) -> JSONResponse:
+        problems = exc.problems if isinstance(exc, InvalidProfileError) else [str(exc)]
+        return error_response(422, problems)
+
+    async def on_request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, request_problems(list(exc.errors())))
+
+    app.add_exception_handler(AssistantError, on_assistant_error)
+    app.add_exception_handler(RequestValidationError, on_request_validation)
+
+
+# ---------------------------------------------------------------------------- the router
+
+
+def build_api_router(*, service, dialogue, settings, sessions) -> APIRouter:
+    """``/api/v1/*`` and ``/healthz`` for one loaded service, dialogue and session store."""
+    from assistant.dialogue import DialogueState
+
+    router = APIRouter()
+    max_items = settings.max_batch_items
+    max_chars = settings.max_message_chars
+
+    # Fixed answers are serialised once.
+    segments_body = json.dumps([s.model_dump(mode="json") for s in service.segments()]).encode()
+    health_body = json.dumps({"status": "ok", "model_loaded": True, **service.model_info()}).encode()
+
+    @router.get("/healthz", response_model=Health, tags=["health"],
+                summary="Liveness: the model is loaded (no credentials needed)")
+    async def healthz() -> Response:
+        return Response(health_body, media_type=JSON_MEDIA)
+
+    @router.post(f"{API_PREFIX}/segment", response_model=SegmentResult, responses=_ERRORS, tags=["segments"],
+                 summary="Segment one customer")
+    async def segment(profile: CustomerProfile) -> Response:
+        result = service.assign(profile)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("segment: %s", result.segment_key)
+        return Response(result.model_dump_json(), media_type=JSON_MEDIA)
+
+    batch_schema = {"type": "array", "maxItems": max_items,
+                    "items": {"$ref": "#/components/schemas/CustomerProfile"}}
+
+    @router.post(f"{API_PREFIX}/segment/batch", tags=["segments"],
+                 response_model=list[BatchItemResult | BatchItemError | SegmentResult], responses=_ERRORS,
+                 summary=f"Segment up to {max_items:,} customers; bad items get an error, the rest are scored",
+                 openapi_extra={"requestBody": {"required": True,
+                                                "content": {JSON_MEDIA: {"schema": batch_schema}}}})
+    def segment_batch(
+        items: Annotated[list[Any], Body()],
+        detail: Annotated[Literal["compact", "full"], Query(
+            description="compact: key, name, confidence, margin per customer; full: the whole SegmentResult")] = "compact",
+    ) -> Response:
+        started = time.perf_counter()
+        if len(items) > max_items:
+            return error_response(413, [f"the batch has {len(items):,} items, above the maximum of {max_items:,} "
+                                        f"per request: split it into several requests"])
+        out: list[Any] = [None] * len(items)
+        valid_positions: list[int] = []
+        valid_profiles: list[Any] = []
+        for i, item in enumerate(items):
+            try:
+                profile = CustomerProfile.model_validate(item)
+            except ValidationError as exc:
+                out[i] = {"error": "; ".join(validation_problems(exc))}
+                continue
+            valid_positions.append(i)
+            valid_profiles.append(profile)
+        if detail == "full":
+            for i, profile in zip(valid_positions, valid_profiles):
+                out[i] = service.assign(profile).model_dump(mode="json")
+        elif valid_profiles:
+            import numpy as np
+
+            X = np.array([[getattr(p, n) for n in FIELD_NAMES] for p in valid_profiles], dtype=np.float64)
+            scored = service.score_array(X)
+            keys, names, conf, margin = (scored["segment_key"].tolist(), scored["segment_name"].tolist(),
+                                         scored["confidence"].tolist(), scored["margin"].tolist())
+            for j, i in enumerate(valid_positions):
+                out[i] = {"segment_key": keys[j], "segment_name": names[j], "confidence": conf[j], "margin": margin[j]}
+        log.info("batch: %d items, %d scored, %d rejected in %.1f ms", len(items), len(valid_profiles),
+                 len(items) - len(valid_profiles), 1000 * (time.perf_counter() - started))
+        return Response(json.dumps(out, separators=(",", ":")), media_type=JSON_MEDIA)
+
+    @router.get(f"{API_PREFIX}/segments", response_model=list[SegmentInfo], tags=["segments"],
+                responses={401: _ERRORS[401]}, summary="The segments with descriptions, strategies, sizes and averages")
+    async def segments() -> Response:
+        return Response(segments_body, media_type=JSON_MEDIA)
+
+    @router.post(f"{API_PREFIX}/chat", response_model=ChatResponse, responses=_ERRORS, tags=["chat"],
+                 summary="One chat turn; the conversation is kept server-side under session_id")
+    def chat(body: ChatRequest) -> Response:
+        if len(body.message) > max_chars:
+            raise AssistantError(f"message is {len(body.message):,} characters long, above the maximum of "
+                                 f"{max_chars:,}")
+        session = sessions.open(body.session_id)
+        state = session.state if session.state is not None else DialogueState()
+        turn = dialogue.respond(state, body.message)
+        sessions.save(session.session_id, turn.state)
+        payload = turn.as_json()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("chat turn: new_session=%s complete=%s", session.is_new, payload.get("complete"))
+        return Response(json.dumps({"session_id": session.session_id, **payload}, default=str), media_type=JSON_MEDIA)
+
+    return router

@@ -1,0 +1,459 @@
+"""Free-text understanding: pull customer values out of one chat message.
+
+``parse_message("38, makes $71k, spent 1.2k, buys online 5x, in store 7x, visits 6x a month,
+last bought 2 weeks ago")`` gives all seven fields. Pure Python (stdlib ``re``); the only rules are
+the ones below, and the words come from the ``synonyms`` of each field in :mod:`assistant.fields`.
+
+How a message is read
+---------------------
+1. Only the first ``MAX_CHARS`` characters are looked at. Curly quotes and unicode dashes become
+   their ASCII forms (one character for one, so positions do not move).
+2. The text is split into clauses on newlines, ``;``, ``!``, ``?``, commas (not the thousands
+   separator in ``71,000``), a period followed by a space, and `` and ``/`` but ``/`` plus ``
+   (not the ``and`` in ``one hundred and twenty``).
+3. In each clause two kinds of token are found:
+
+   * numbers: ``71,000``, ``$1,200.50``, ``€3.5k``, ``USD 500``, ``1.2 million``, ``thirty-five``,
+     ``a dozen``, ``once``/``twice``, ``none``; with what is written right after them: a count
+     suffix (``5x``, ``5 times``), a rate (``a month``, ``per week``, ``/yr``, ``monthly``) or a
+     duration (``2 weeks``, ``3 months ago``; also ``yesterday``, ``today``, ``last week``,
+     ``a month ago``). Negations (``never``, ``no``, ``doesn't``) are zero-tokens. Things that
+     only look like numbers (``#4521``, dates, times, ``20%``, ranges ``30-40``, ordinals,
+     ``in 2013``) are recognised as junk so they are never used;
+   * cues: any synonym of a field (with ``_``/``-``/space or nothing between its words, filler
+     words such as "the", "our", "to" allowed between them, and ``s/es/ed/ing`` endings), e.g.
+     ``visits the website`` or ``total_spending``.
+
+4. Numbers are attached to cues inside the clause: each cue takes at most one number and each
+   number one cue, cue and number must not be separated by another number (or junk) nor by more
+   than ``_MAX_GAP`` words, and the token kinds must fit the field (``_value_for``: money only for
+   income/spending, counts and negations only for purchases/visits, durations only for recency,
+   or for age when given in years). Among the possible attachments the one with most pairs,
+   then fewest words in between, then most "cue before number" pairs is taken
+   (``income 71k``, ``71k income``, ``buys online 5x in store 7x`` and ``5x online 7x in store``
+   all come out right).
+5. A number left over gets a field only through these rules, in this order:
+
+   * ``pending`` (the field the assistant just asked about) takes the first leftover number that
+     fits it;
+   * a duration ending in "ago" (``3 weeks ago``) is a recency (the synonym table lists
+     "days ago");
+   * leading age: a message that *starts* with a bare whole number in the age range followed by a
+     comma, and has other cued values after it ("38, makes $71k, ..."), starts with the age;
+   * otherwise a number with no cue is never guessed.
+
+6. If a field is mentioned twice the later mention wins (a correction). Every value goes through
+   ``FieldSpec.check``: valid ones land in ``values``, refused ones in ``rejected``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field as dataclass_field
+
+from assistant.errors import InvalidValueError
+from assistant.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
+from assistant.schemas import ProfileDraft
+
+MAX_CHARS = 10_000
+
+# ------------------------------------------------------------------------------------ tables
+
+_MONEY_FIELDS = frozenset(f.name for f in FIELDS if f.unit == "$")
+_COUNT_FIELDS = frozenset(f.name for f in FIELDS if f.unit in ("purchases", "visits/month"))
+_DAYS_FIELDS = frozenset(f.name for f in FIELDS if f.unit == "days")
+_YEARS_FIELDS = frozenset(f.name for f in FIELDS if f.unit == "years")
+
+# A number with a rate ("$5k a month", "2x a week") is scaled to the field's own period: a year for
+# income, the two-year window for purchases and spending, a month for visits. A rate that is not
+# listed for a field does not fit it.
+_TWO_YEARS = {"year": 2, "month": 24, "week": 104}
+_PER_PERIOD: dict[str, dict[str, int]] = {
+    "income": {"year": 1, "month": 12, "week": 52},
+    "total_spending": _TWO_YEARS,
+    "web_purchases": _TWO_YEARS,
+    "store_purchases": _TWO_YEARS,
+    "web_visits_per_month": {"month": 1, "week": 4},
+}
+_DAYS_PER = {"day": 1, "week": 7, "month": 30, "year": 365}
+_PERIOD_OF = {
+    "d": "day", "w": "week", "m": "month", "y": "year", "a": "year",  # by first letter (annum, annually)
+}
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50,
+    "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+}
+_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
+_MULTIPLIERS = {"k": 1e3, "thousand": 1e3, "grand": 1e3, "m": 1e6, "mm": 1e6, "mn": 1e6,
+                "mil": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
+_AMBIGUOUS_MILLION = frozenset({"m", "mm", "mn", "mil"})  # "2m" is money only
+_COUNT_WORDS = {"once": 1, "twice": 2, "thrice": 3}
+
+# Words allowed between the words of a synonym ("visits the website", "shops in the store").
+_FILLERS = ("the", "a", "an", "our", "their", "his", "her", "its", "my", "your", "this", "that",
+            "to", "on", "at", "of", "from", "in", "for", "per", "was", "is", "has", "have", "had")
+
+_MAX_GAP = 4      # most words between a cue and its number
+_MAX_NEG_GAP = 1  # most words between "never"/"doesn't" and its cue ("no" must come right before it)
+
+# ------------------------------------------------------------------------------------ patterns
+
+_L = r"(?<![^\W\d_])"  # not preceded by a letter
+_R = r"(?![^\W\d_])"   # not followed by a letter
+_NB = r"(?<![\w.])"    # a number does not start inside a word or after a decimal point
+
+_WORD = "(?:" + "|".join(sorted([*_UNITS, "hundred", "dozen", *_SCALES], key=len, reverse=True)) + ")" + _R
+_WORDS = (rf"(?:an?[\s-]+(?=(?:hundred|thousand|million|billion|dozen){_R}))?"
+          rf"{_WORD}(?:[\s-]+(?:and[\s-]+)?{_WORD})*")
+_DIGITS = r"[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?"
+_MULT = "|".join(sorted(_MULTIPLIERS, key=len, reverse=True))
+
+# One number expression: sign, currency, the number, a multiplier, a currency after it.
+_NUMBER = rf"""
+    (?P<sign>-)?
+    (?P<cur>(?:us\$|[$€£]|(?:usd|eur|gbp){_R})\s*)?
+    (?P<sign2>-)?
+    (?:(?P<digits>{_DIGITS})
+      |{_L}(?P<words>{_WORDS})
+      |{_L}(?P<cw>once|twice|thrice){_R}
+      |{_L}(?P<zw>none|nothing|nil){_R})
+    (?:\s*(?P<mult>{_MULT}){_R})?
+    (?P<cur2>\s*(?:(?:dollars?|bucks|usd|eur|euros?|gbp|pounds?|quid){_R}|[$€£]))?
+"""
+_MONTHS = ("(?:january|february|march|april|may|june|july|august|september|october|november|december"
+           r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?")
+
+_TOKEN = re.compile(rf"""
+    (?P<junk>                                                   # looks like a number, is not one
+        \#\s*[0-9][0-9,.]*                                      #   ids: #4521
+      | {_NB}[0-9]+(?:[./-][0-9]+){{2,}}                        #   dates, versions: 2014-03-05
+      | {_NB}[0-9]{{1,2}}/[0-9]{{2,4}}(?![0-9])                 #   03/2014, 5/10
+      | {_NB}[0-9]+(?:\.[0-9]+)?\s*(?:%|percent{_R})            #   20%
+      | {_NB}[0-9]{{1,2}}:[0-9]{{2}}(?::[0-9]{{2}})?            #   10:30
+      | {_NB}[0-9]+(?:st|nd|rd|th){_R}                          #   3rd
+      | {_NB}[0-9]+(?:\.[0-9]+)?k?\s*-\s*[0-9]+                 #   ranges: 30-40
+      | {_L}{_MONTHS}\s*[0-9]{{1,2}}(?:st|nd|rd|th)?(?![0-9])(?:,?\s*[0-9]{{4}})?
+      | {_NB}[0-9]{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}{_R}(?:,?\s*[0-9]{{4}})?
+      | {_L}(?:in|since|from|during|until|till|by|year|born(?:\s+in)?)\s+(?:19|20)[0-9]{{2}}(?![0-9])
+    )
+  | {_L}(?P<dw>yesterday|today|last\s+(?:week|month|year)|(?:an?|one)\s+(?:day|week|month|year)\s+ago){_R}
+  | (?P<num>{_NB}{_NUMBER}
+      (?:(?P<dur>\s*(?P<unit>days?|d|weeks?|wks?|w|months?|mos?|years?|yrs?|y)
+                 (?![^\W\d_]|\s*/|\.o|[\s-]*old)(?P<ago>\s+(?:ago|back){_R})?)
+        |(?P<times>\s*(?:x|times?){_R})?
+         (?P<rate>\s*(?:/\s*|(?:a|an|per|each|every|in\s+a)\s+)(?P<per>day|week|wk|month|mo|year|yr|annum){_R}
+                 |\s+(?P<per2>daily|weekly|monthly|yearly|annually){_R})?
+      )
+    )
+  | {_L}(?P<neg>never|no|doesn't|doesnt|does\s+not|don't|dont|do\s+not|didn't|didnt|did\s+not|not\s+any){_R}
+""", re.IGNORECASE | re.VERBOSE)
+
+_NUMBER_ONLY = re.compile(rf"\s*{_NUMBER}\s*", re.IGNORECASE | re.VERBOSE)
+
+_CLAUSE_BREAK = re.compile(r"""
+    [\n\r;!?|\u2022]
+  | (?<![0-9]),|,(?![0-9]{3}(?![0-9]))     # a comma, but not the one in 71,000
+  | \.(?=\s)
+  | (?<!hundred)(?<!thousand)(?<!million)\s(?:and|but|plus|whereas|while|&)\s
+""", re.IGNORECASE | re.VERBOSE)
+
+_WORD_RUN = re.compile(r"[^\W_]+")
+_BARE_NUMBER = re.compile(r"[0-9]+")
+_NORMALISE = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2212": "-", "\u2013": "-",
+                            "\u2014": "-", "\u2010": "-", "\u2011": "-", "\u00a0": " ", "\u2009": " ",
+                            "\u202f": " "})
+
+
+def _synonym_pattern(synonym: str) -> str:
+    sep = rf"(?:[\s_-]++(?:(?:{'|'.join(_FILLERS)})[\s_-]++)*|[_-]?)"
+    words = [w for w in re.split(r"[\s_-]+", synonym.strip().lower()) if w]
+    return sep.join(re.escape(w) + ("(?:s|es|ed|ing)?" if w[-1].isalpha() else "") for w in words)
+
+
+def _cue_table() -> tuple[re.Pattern[str], dict[str, str]]:
+    entries: dict[str, str] = {}
+    for spec in FIELDS:
+        for synonym in (spec.name.replace("_", " "), *spec.synonyms):
+            entries.setdefault(" ".join(re.split(r"[\s_-]+", synonym.strip().lower())), spec.name)
+    ordered = sorted(entries.items(), key=lambda e: (-len(e[0]), e[0]))  # longest first
+    groups = {f"c{i}": name for i, (_, name) in enumerate(ordered)}
+    alternatives = "|".join(f"(?P<c{i}>{_synonym_pattern(s)})" for i, (s, _) in enumerate(ordered))
+    return re.compile(rf"{_L}(?:{alternatives}){_R}", re.IGNORECASE), groups
+
+
+_CUE, _CUE_FIELD = _cue_table()
+
+# ------------------------------------------------------------------------------------ result
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """What one message says: valid ``values`` (field order) and ``rejected`` out-of-rule values."""
+
+    values: dict[str, int | float] = dataclass_field(default_factory=dict)
+    rejected: list[InvalidValueError] = dataclass_field(default_factory=list)
+
+    @property
+    def draft(self) -> ProfileDraft:
+        return ProfileDraft.model_construct(**self.values)
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing at all was recognised."""
+        return not self.values and not self.rejected
+
+
+# ------------------------------------------------------------------------------------ tokens
+
+
+@dataclass(slots=True)
+class _Tok:
+    kind: str                # "cue", "num", "dur", "neg", "junk"
+    start: int
+    end: int
+    field: str = ""          # cue: the field
+    value: float = 0.0       # num: the number; dur: days
+    raw: float = 0.0         # dur: the number as written ("2" in "2 weeks")
+    unit: str = ""           # dur: day/week/month/year
+    money: bool = False      # currency written, or "2m"
+    count: bool = False      # "5x", "5 times", "twice"
+    per: str = ""            # rate: day/week/month/year
+    ago: bool = False        # dur: "... ago"
+    bare: bool = False       # num: nothing but digits ("38")
+    word: str = ""           # neg: the word
+
+
+def _words_value(text: str) -> float:
+    total, current = 0.0, 0.0
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if word in _UNITS:
+            current += _UNITS[word]
+        elif word == "hundred":
+            current = (current or 1.0) * 100
+        elif word == "dozen":
+            current = (current or 1.0) * 12
+        elif word in _SCALES:
+            total += (current or 1.0) * _SCALES[word]
+            current = 0.0
+    return total + current
+
+
+def _number_value(m: re.Match[str]) -> float:
+    if m.group("digits"):
+        value = float(m.group("digits").replace(",", ""))
+    elif m.group("words"):
+        value = _words_value(m.group("words"))
+    elif m.group("cw"):
+        value = float(_COUNT_WORDS[m.group("cw").lower()])
+    else:
+        value = 0.0
+    if m.group("mult"):
+        value *= _MULTIPLIERS[m.group("mult").lower()]
+    if m.group("sign") or m.group("sign2"):
+        value = -value
+    return value
+
+
+def _token(m: re.Match[str], offset: int) -> _Tok:
+    start, end = m.start() + offset, m.end() + offset
+    if m.group("junk") is not None:
+        return _Tok("junk", start, end)
+    if m.group("dw") is not None:
+        words = m.group("dw").lower().split()
+        if words[0] in ("yesterday", "today"):
+            days = 1.0 if words[0] == "yesterday" else 0.0
+            return _Tok("dur", start, end, value=days, raw=days, unit="day")
+        unit = words[1]
+        return _Tok("dur", start, end, value=float(_DAYS_PER[unit]), raw=1.0, unit=unit,
+                    ago=words[-1] == "ago")
+    if m.group("neg") is not None:
+        return _Tok("neg", start, end, word=" ".join(m.group("neg").lower().split()))
+    value = _number_value(m)
+    if m.group("dur"):
+        unit = _PERIOD_OF[m.group("unit")[0].lower()]
+        return _Tok("dur", start, end, value=value * _DAYS_PER[unit], raw=value, unit=unit,
+                    ago=bool(m.group("ago")))
+    mult = (m.group("mult") or "").lower()
+    per = m.group("per") or m.group("per2") or ""
+    return _Tok(
+        "num", start, end, value=value,
+        money=bool(m.group("cur") or m.group("cur2") or mult in _AMBIGUOUS_MILLION),
+        count=bool(m.group("times") or m.group("cw")),
+        per=_PERIOD_OF[per[0].lower()] if per else "",
+        bare=bool(m.group("digits")) and _BARE_NUMBER.fullmatch(m.group(0)) is not None,
+    )
+
+
+def _tokens(clause: str, offset: int) -> list[_Tok]:
+    """Numbers (and junk, negations) first; cues are then looked for in the text between them."""
+    toks: list[_Tok] = []
+    pieces: list[str] = []
+    last = 0
+    for m in _TOKEN.finditer(clause):
+        toks.append(_token(m, offset))
+        pieces.append(clause[last:m.start()])
+        pieces.append("\x00" * (m.end() - m.start()))
+        last = m.end()
+    pieces.append(clause[last:])
+    for m in _CUE.finditer("".join(pieces)):
+        toks.append(_Tok("cue", m.start() + offset, m.end() + offset, field=_CUE_FIELD[m.lastgroup]))
+    toks.sort(key=lambda t: t.start)
+    return toks
+
+
+def _value_for(tok: _Tok, name: str) -> float | None:
+    """The value ``tok`` gives field ``name``, or None if that kind of number does not fit it."""
+    if tok.kind == "neg":
+        return 0.0 if name in _COUNT_FIELDS else None
+    if tok.kind == "dur":
+        if name in _DAYS_FIELDS:
+            return tok.value
+        if name in _YEARS_FIELDS and tok.unit == "year":
+            return tok.raw
+        return None
+    if tok.kind != "num":
+        return None
+    if tok.money and name not in _MONEY_FIELDS:
+        return None
+    if tok.count and name not in _COUNT_FIELDS:
+        return None
+    if tok.per:
+        factor = _PER_PERIOD.get(name, {}).get(tok.per)
+        return None if factor is None else tok.value * factor
+    return tok.value
+
+
+# ------------------------------------------------------------------------------------ pairing
+
+
+def _pair(toks: list[_Tok], text: str) -> tuple[list[tuple[str, float]], list[_Tok]]:
+    """Attach numbers to cues (see module doc, step 4); return (field, value) pairs and leftovers."""
+    n = len(toks)
+    # best[i]: score of the best attachment of toks[i:]: (pairs, -gap words, cue-before pairs, -gap chars)
+    best: list[tuple[int, int, int, int]] = [(0, 0, 0, 0)] * (n + 1)
+    pick: list[tuple[int, _Tok, _Tok, float] | None] = [None] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        best[i], pick[i] = best[i + 1], None
+        t = toks[i]
+        if t.kind == "junk":
+            continue
+        for j in range(i + 1, n):
+            u = toks[j]
+            gap = len(_WORD_RUN.findall(text, t.end, u.start))
+            if gap > (_MAX_GAP if t.kind != "neg" else 0 if t.word == "no" else _MAX_NEG_GAP):
+                break
+            if t.kind == "cue":
+                if u.kind == "cue":
+                    continue  # a cue may be passed over ("hasn't bought online for 3 months")
+                cue, num = t, u
+            elif u.kind == "cue":
+                cue, num = u, t
+            else:
+                break
+            value = None if (num.kind == "neg" and cue is t) else _value_for(num, cue.field)
+            if value is not None:
+                rest = best[j + 1]
+                score = (rest[0] + 1, rest[1] - gap, rest[2] + (cue is t), rest[3] - (u.start - t.end))
+                if score > best[i]:
+                    best[i], pick[i] = score, (j, cue, num, value)
+            if t.kind == "cue":
+                break  # a cue takes the first number after it, or none
+    pairs: list[tuple[str, float]] = []
+    used: set[int] = set()
+    i = 0
+    while i < n:
+        chosen = pick[i]
+        if chosen is None:
+            i += 1
+            continue
+        j, cue, num, value = chosen
+        pairs.append((cue.field, value))
+        used.add(id(num))
+        i = j + 1
+    leftovers = [t for t in toks if t.kind in ("num", "dur", "neg") and id(t) not in used]
+    return pairs, leftovers
+
+
+def _clauses(text: str):
+    start = 0
+    for m in _CLAUSE_BREAK.finditer(text):
+        yield text[start:m.start()], start, m.group()
+        start = m.end()
+    yield text[start:], start, ""
+
+
+# ------------------------------------------------------------------------------------ API
+
+
+def parse_number(text: str) -> float | None:
+    """One number expression ("1.2k", "$71,000", "thirty-five", "USD 500") as a float, else None.
+
+    Huge values come back as they are (``1e400`` is ``inf``); ``FieldSpec.check`` refuses them.
+    """
+    if not isinstance(text, str):
+        return None
+    m = _NUMBER_ONLY.fullmatch(text[:MAX_CHARS].translate(_NORMALISE))
+    return None if m is None else _number_value(m)
+
+
+def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
+    """Every customer value ``text`` states; ``pending`` is the field just asked about."""
+    if not isinstance(text, str):
+        return ParseResult()
+    text = text[:MAX_CHARS].translate(_NORMALISE)
+    found: dict[str, float] = {}
+    leftovers: list[_Tok] = []
+    leading: _Tok | None = None
+    seen_tokens = False
+    cued_elsewhere = False
+    for clause, offset, brk in _clauses(text):
+        toks = _tokens(clause, offset)
+        if not toks:
+            continue
+        pairs, rest = _pair(toks, text)
+        if not seen_tokens:
+            seen_tokens = True
+            # Leading age: "38, makes $71k, ..." -- a description that opens with a bare whole number
+            # in the age range, followed by a comma and further cued values, opens with the age.
+            if (not pairs and brk == "," and len(toks) == 1 and toks[0].bare
+                    and not _WORD_RUN.search(clause.replace(text[toks[0].start:toks[0].end], "", 1))):
+                leading = toks[0]
+        elif pairs:
+            cued_elsewhere = True
+        for name, value in pairs:
+            found.pop(name, None)
+            found[name] = value  # a later mention wins
+        leftovers.extend(rest)
+
+    if pending in FIELDS_BY_NAME and pending not in found:
+        for tok in leftovers:
+            if tok.kind == "neg" and tok.word != "never":
+                continue
+            value = _value_for(tok, pending)
+            if value is not None:
+                found[pending] = value
+                leftovers.remove(tok)
+                break
+    for name in _DAYS_FIELDS - found.keys():
+        ago = next((t for t in leftovers if t.kind == "dur" and t.ago), None)
+        if ago is not None:
+            found[name] = ago.value
+    for name in _YEARS_FIELDS - found.keys():
+        spec = FIELDS_BY_NAME[name]
+        if (leading is not None and any(t is leading for t in leftovers) and cued_elsewhere
+                and spec.minimum <= leading.value <= spec.maximum):
+            found[name] = leading.value
+
+    values: dict[str, int | float] = {}
+    rejected: list[InvalidValueError] = []
+    for name in FIELD_NAMES:
+        if name in found:
+            try:
+                values[name] = FIELDS_BY_NAME[name].check(found[name])
+            except InvalidValueError as exc:
+                rejected.append(exc)
+    return ParseResult(values=values, rejected=rejected)

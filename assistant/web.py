@@ -1,0 +1,354 @@
+"""The web adapter: one ASGI app serving the Gradio UI at ``/`` and the REST API at ``/api/v1``.
+
+``create_app(settings, service=...)`` builds a FastAPI app holding the versioned REST API
+(:mod:`assistant.api`), ``/healthz``, the OpenAPI docs and, mounted last at ``/``, the Gradio UI
+from :mod:`assistant.app`, all sharing the one loaded service. ``run_server`` serves it with
+uvicorn and, with ``--share``, opens a Gradio share tunnel to it.
+
+Policies (see docs/embedding.md):
+
+* Auth (``settings.auth``): the UI uses Gradio's login form; the REST API, ``/docs`` and
+  ``/openapi.json`` need HTTP Basic with the same user and password. ``/healthz`` stays open
+  (it shows only the model version and fingerprints). Passwords are compared with
+  ``secrets.compare_digest`` and never logged.
+* Embedding: every response carries ``Content-Security-Policy: frame-ancestors 'self' <origins>``
+  with the origins given by ``--allow-origin`` (``settings.frame_ancestors``); with none, only
+  the app itself may frame it. The same origins may call the API from a browser (CORS).
+* Size: a request body above ``settings.max_request_bytes`` (file uploads to the UI:
+  ``settings.max_upload_bytes``) gets 413, judged on Content-Length and on the bytes received.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from assistant.api import build_api_router, install_error_handlers
+from assistant.errors import AssistantError
+from assistant.sessions import SessionStore
+
+log = logging.getLogger(__name__)
+
+PROTECTED_PREFIXES = ("/api/", "/docs", "/openapi.json", "/redoc")
+UPLOAD_PREFIX = "/gradio_api/upload"
+REALM = "Customer Segment Assistant"
+
+
+# ---------------------------------------------------------------------------- credentials
+
+
+def credentials_checker(pairs: tuple[tuple[str, str], ...]) -> Callable[[str, str], bool]:
+    """A ``(user, password) -> bool`` that compares in constant time against every pair."""
+    encoded = [(u.encode("utf-8"), p.encode("utf-8")) for u, p in pairs]
+
+    def check(user: str, password: str) -> bool:
+        user_b, pass_b = str(user).encode("utf-8"), str(password).encode("utf-8")
+        ok = False
+        for u, p in encoded:  # no early exit: the time does not depend on which pair matched
+            ok |= secrets.compare_digest(user_b, u) & secrets.compare_digest(pass_b, p)
+        return ok
+
+    return check
+
+
+def _basic_credentials(header: bytes | None) -> tuple[str, str] | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(b" ")
+    if scheme.lower() != b"basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def frame_ancestors_policy(origins: tuple[str, ...]) -> str:
+    if "*" in origins:
+        return "frame-ancestors *"
+    return " ".join(["frame-ancestors 'self'", *origins])
+
+
+# ---------------------------------------------------------------------------- middleware
+
+
+class _BodyTooLarge(HTTPException):
+    def __init__(self, message: str) -> None:
+        super().__init__(status_code=413, detail=[message])
+
+
+def _json_response_messages(status: int, body: bytes, extra: list[tuple[bytes, bytes]] = ()) -> list[Message]:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
+    return [{"type": "http.response.start", "status": status, "headers": headers},
+            {"type": "http.response.body", "body": body}]
+
+
+def _detail(message: str) -> bytes:
+    import json
+
+    return json.dumps({"detail": [message]}).encode()
+
+
+class GuardMiddleware:
+    """Security headers, the request-size limit and HTTP Basic for the REST routes, in one pure
+    ASGI layer (no per-request objects beyond a few closures)."""
+
+    def __init__(self, app: ASGIApp, *, max_request_bytes: int, max_upload_bytes: int,
+                 check: Callable[[str, str], bool] | None, frame_ancestors: tuple[str, ...]) -> None:
+        self.app = app
+        self.max_request_bytes = max_request_bytes
+        self.max_upload_bytes = max_upload_bytes
+        self.check = check
+        self.extra_headers = [(b"content-security-policy", frame_ancestors_policy(frame_ancestors).encode()),
+                              (b"x-content-type-options", b"nosniff"),
+                              (b"referrer-policy", b"same-origin")]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):]
+        extra = self.extra_headers
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        limit = self.max_upload_bytes if path.startswith(UPLOAD_PREFIX) else self.max_request_bytes
+        length = content_length = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                content_length = value
+            elif name == b"authorization":
+                length = value  # reuse the slot: authorization header
+        auth_header, length = length, None
+        if content_length is not None:
+            try:
+                length = int(content_length)
+            except ValueError:
+                length = None
+            if length is not None and length > limit:
+                log.info("refused a request body of %d bytes (limit %d)", length, limit)
+                for m in _json_response_messages(413, _detail(
+                        f"the request body is {length:,} bytes, above the limit of {limit:,}"), extra):
+                    await send(m)
+                return
+
+        if self.check is not None and path.startswith(PROTECTED_PREFIXES) and scope["method"] != "OPTIONS":
+            creds = _basic_credentials(auth_header)
+            if creds is None or not self.check(*creds):
+                for m in _json_response_messages(401, _detail(
+                        "authentication required: send HTTP Basic credentials (the user and password given to --auth)"),
+                        [(b"www-authenticate", f'Basic realm="{REALM}", charset="UTF-8"'.encode()), *extra]):
+                    await send(m)
+                return
+
+        received = 0
+
+        async def receive_with_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge(f"the request body is above the limit of {limit:,} bytes")
+            return message
+
+        try:
+            await self.app(scope, receive_with_limit, send_with_headers)
+        except _BodyTooLarge as exc:
+            if started:
+                raise
+            for m in _json_response_messages(413, _detail(exc.detail[0]), extra):
+                await send(m)
+
+
+# ---------------------------------------------------------------------------- the app
+
+
+def create_app(settings, *, service, dialogue=None, ui: bool = True) -> FastAPI:
+    """The whole web app for one loaded service. ``ui=False`` leaves out the Gradio UI (REST only)."""
+    if dialogue is None:
+        from assistant.dialogue import Dialogue
+
+        dialogue = Dialogue.create(service, knowledge_dir=settings.knowledge_dir)
+    sessions = SessionStore(settings.max_sessions, settings.session_ttl_seconds)
+    info = service.model_info()
+    app = FastAPI(
+        title="Customer Segment Assistant API",
+        version=str(info["model_version"]),
+        description="Segment customers with the committed K-Means model. Errors are `{\"detail\": [messages]}`, "
+                    "each message naming the value and the rule it broke.",
+        docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.dialogue = dialogue
+    app.state.sessions = sessions
+    install_error_handlers(app)
+    app.include_router(build_api_router(service=service, dialogue=dialogue, settings=settings, sessions=sessions))
+    check = credentials_checker(settings.auth) if settings.auth else None
+    if check is not None:
+        _document_basic_auth(app)
+
+    # Middleware: the last added is the outermost. CORS answers preflights before auth.
+    app.add_middleware(GuardMiddleware, max_request_bytes=settings.max_request_bytes,
+                       max_upload_bytes=settings.max_upload_bytes, check=check,
+                       frame_ancestors=settings.frame_ancestors)
+    origins = list(settings.allow_origins)
+    app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials="*" not in origins,
+                       allow_methods=["GET", "POST", "OPTIONS"],
+                       allow_headers=["Authorization", "Content-Type"], max_age=600)
+
+    if ui:
+        _mount_ui(app, settings=settings, service=service, dialogue=dialogue, check=check)
+    return app
+
+
+def _document_basic_auth(app: FastAPI) -> None:
+    """Show HTTP Basic in the OpenAPI document (the GuardMiddleware enforces it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["basic"] = {
+                "type": "http", "scheme": "basic"}
+            for path, ops in schema.get("paths", {}).items():
+                if path.startswith("/api/"):
+                    for op in ops.values():
+                        op["security"] = [{"basic": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _mount_ui(app: FastAPI, *, settings, service, dialogue, check) -> None:
+    import gradio as gr
+
+    from assistant import app as ui_app
+
+    demo = ui_app.build_app(service, settings=settings, dialogue=dialogue)
+    gr.mount_gradio_app(
+        app, demo, path="/",
+        auth=check,
+        theme=getattr(ui_app, "APP_THEME", None), css=getattr(ui_app, "APP_CSS", None),
+        max_file_size=settings.max_upload_bytes,
+        run_history=False,   # never keep customer values in the browser's run history
+        ssr_mode=False, mcp_server=False,
+        server_name=settings.host, server_port=settings.port,
+    )
+
+
+# ---------------------------------------------------------------------------- serving
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        raise AssistantError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                             f"is another server using the port? Pick another with --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _local_url(host: str, port: int, root_path: str) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}{root_path}/"
+
+
+def open_share_link(host: str, port: int) -> tuple[str | None, Any, str | None]:
+    """Try to open a Gradio share tunnel to ``host:port``: (url, tunnel, None) or (None, None, reason)."""
+    from urllib.parse import urlparse, urlunparse
+
+    from gradio import networking
+
+    local = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    try:
+        address = networking.setup_tunnel(local, port, secrets.token_urlsafe(32), None, None)
+    except Exception as exc:  # no internet, blocked download, share server down: all mean "no link"
+        cause = exc.__cause__ or exc
+        return None, None, f"{exc} ({cause.__class__.__name__}: {cause})" if cause is not exc else str(exc)
+    tunnel = networking.CURRENT_TUNNELS[-1] if getattr(networking, "CURRENT_TUNNELS", None) else None
+    return urlunparse(("https",) + tuple(urlparse(address))[1:]), tunnel, None
+
+
+def run_server(settings, *, service, out=None) -> int:
+    """Serve the app until interrupted. Prints one line when it is ready (and the share link)."""
+    out = out or sys.stdout
+    if settings.share and not settings.auth and not settings.share_without_auth:
+        raise AssistantError("--share would open a public link without a password: add --auth USER:PASS "
+                             "or pass --share-without-auth")
+    if settings.share and settings.root_path:
+        raise AssistantError(f"--share cannot be combined with --root-path {settings.root_path}: the share link "
+                             f"reaches the server directly, not through your proxy")
+    import uvicorn
+
+    started = time.perf_counter()
+    app = create_app(settings, service=service)
+    sock = _listen(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host=settings.host, port=port, root_path=settings.root_path,
+                            log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    tunnels: list[Any] = []
+
+    def announce() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            time.sleep(0.01)
+        url = _local_url(settings.host, port, settings.root_path)
+        print(f"Customer Segment Assistant ready in {time.perf_counter() - started:.1f} s at {url} "
+              f"(REST API: {url}api/v1, docs: {url}docs)"
+              + (" - sign in with the --auth credentials" if settings.auth else ""), file=out, flush=True)
+        if settings.share:
+            print("Opening a public share link...", file=out, flush=True)
+            link, tunnel, reason = open_share_link(settings.host, port)
+            if link is None:
+                print(f"No public share link could be made: {reason}. The assistant keeps serving locally at {url}",
+                      file=out, flush=True)
+            else:
+                tunnels.append(tunnel)
+                print(f"Public share link (valid up to 72 hours): {link}", file=out, flush=True)
+
+    threading.Thread(target=announce, name="announce", daemon=True).start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for tunnel in tunnels:
+            if tunnel is not None:
+                try:
+                    tunnel.kill()
+                except Exception:  # the process may already be gone
+                    pass
+        sock.close()
+    return 0

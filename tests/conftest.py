@@ -1,0 +1,46 @@
+"""Shared fixtures. Real-data tests skip when ../shared/data/marketing_campaign.csv is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_DATA = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
+
+
+@pytest.fixture(scope="session")
+def real_data_path() -> Path:
+    if not REAL_DATA.is_file():
+        pytest.skip(f"real data file not found at {REAL_DATA} (CI has it)")
+    return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def real_data(real_data_path):
+    from assistant.data import load_customers
+
+    return load_customers(real_data_path)
+
+
+@pytest.fixture(scope="session")
+def service():
+    from assistant.segmentation import SegmentationService
+
+    return SegmentationService.load()
+
+
+@pytest.fixture(scope="session")
+def knowledge():
+    from assistant.knowledge import load_knowledge
+
+    return load_knowledge()
+
+
+@pytest.fixture(scope="session")
+def synthetic_file(tmp_path_factory) -> Path:
+    from assistant.synthetic import generate_customers, write_customers
+
+    path = tmp_path_factory.mktemp("synthetic") / "customers.csv"
+    return write_customers(generate_customers(2240, seed=7), path)

@@ -1,0 +1,86 @@
+import math
+
+import pytest
+
+from assistant.errors import InvalidProfileError, InvalidValueError
+from assistant.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
+from assistant.schemas import CustomerProfile, ProfileDraft, parse_profile
+
+GOOD = dict(age=38, income=71000, total_spending=1200, web_purchases=5, store_purchases=7,
+            web_visits_per_month=6, recency_days=14)
+
+
+def test_field_table_drives_the_schema():
+    schema = CustomerProfile.model_json_schema()
+    assert list(schema["properties"]) == list(FIELD_NAMES)
+    assert set(schema["required"]) == set(FIELD_NAMES)
+    for f in FIELDS:
+        prop = schema["properties"][f.name]
+        assert prop["minimum"] == f.minimum and prop["maximum"] == f.maximum
+        assert prop["type"] == ("integer" if f.integer else "number")
+        assert prop["title"] == f.label
+    assert "required" not in ProfileDraft.model_json_schema()
+
+
+def test_valid_profile_types():
+    p = parse_profile(GOOD)
+    assert isinstance(p.age, int) and isinstance(p.income, float)
+    assert p.as_dict() == {k: float(v) if not FIELDS_BY_NAME[k].integer else v for k, v in GOOD.items()}
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("age", 250, "age=250 is above the maximum of 110"),
+    ("age", 5, "age=5 is below the minimum of 18"),
+    ("web_purchases", -1, "web_purchases=-1 is below the minimum of 0"),
+    ("web_purchases", 2.5, "web_purchases=2.5 must be a whole number"),
+    ("income", "lots", "income='lots' is not a number"),
+    ("income", float("nan"), "income=nan is not a finite number"),
+    ("recency_days", 99999, "recency_days=99999 is above the maximum of 3,650"),
+])
+def test_messages_name_value_and_rule(field, value, message):
+    with pytest.raises(InvalidProfileError) as info:
+        parse_profile({**GOOD, field: value})
+    assert info.value.problems == [message]
+
+
+def test_every_problem_is_reported_at_once():
+    bad = {**GOOD, "age": 250, "income": -3}
+    del bad["recency_days"]
+    with pytest.raises(InvalidProfileError) as info:
+        parse_profile({**bad, "colour": "red"})
+    problems = info.value.problems
+    assert "age=250 is above the maximum of 110" in problems
+    assert "income=-3 is below the minimum of 0" in problems
+    assert "recency_days is required" in problems
+    assert any(p.startswith("colour is not a customer field") for p in problems)
+
+
+def test_numbers_as_text_are_accepted_at_the_edge():
+    p = parse_profile({**GOOD, "income": "71,000", "age": " 38 "})
+    assert p.income == 71000.0 and p.age == 38
+
+
+def test_booleans_are_not_numbers():
+    with pytest.raises(InvalidProfileError):
+        parse_profile({**GOOD, "age": True})
+
+
+def test_draft_is_all_optional_and_completes():
+    d = ProfileDraft()
+    assert d.missing() == list(FIELD_NAMES)
+    d = d.merged({"age": 30})
+    assert d.filled() == {"age": 30}
+    with pytest.raises(InvalidProfileError, match="income is required"):
+        d.to_profile()
+    full = ProfileDraft(**GOOD).to_profile()
+    assert isinstance(full, CustomerProfile) and full.age == 38
+
+
+def test_field_check_and_format():
+    age = FIELDS_BY_NAME["age"]
+    assert age.check("40") == 40
+    with pytest.raises(InvalidValueError, match="age=inf is not a finite number"):
+        age.check(math.inf)
+    assert FIELDS_BY_NAME["income"].format(71000) == "$71,000"
+    assert FIELDS_BY_NAME["web_purchases"].format(7.52) == "7.5 purchases"
+    assert FIELDS_BY_NAME["recency_days"].format(14) == "14 days"

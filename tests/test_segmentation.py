@@ -1,0 +1,169 @@
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assistant.errors import InvalidProfileError, ModelError
+from assistant.fields import FIELD_NAMES, FIELDS
+from assistant.schemas import CustomerProfile, SegmentResult
+from assistant.segmentation import SegmentationService
+
+KEYS = {"casual_shoppers", "vip_customers", "browsers_without_conversion", "digital_enthusiasts"}
+
+
+def profile(**values) -> CustomerProfile:
+    base = dict(age=45, income=52000, total_spending=600, web_purchases=4, store_purchases=6,
+                web_visits_per_month=5, recency_days=49)
+    return CustomerProfile(**{**base, **values})
+
+
+def centre(service, key) -> CustomerProfile:
+    avg = service.card["segments"][key]["averages"]
+    return CustomerProfile(**{f.name: round(avg[f.name]) if f.integer else avg[f.name] for f in FIELDS})
+
+
+def test_fast_path_equals_sklearn_on_every_training_row(service, real_data):
+    X = real_data.features[list(FIELD_NAMES)].astype(float)
+    expected = service.pipeline.predict(X)
+    np.testing.assert_array_equal(service.predict_indices(X), expected)
+    keys = np.array(service.cluster_keys)[expected]
+    single = [service.label(CustomerProfile.model_construct(**row)) for row in real_data.features.to_dict("records")]
+    np.testing.assert_array_equal(single, keys)
+
+
+def test_fast_path_equals_sklearn_on_100k_random_rows(service):
+    rng = np.random.default_rng(0)
+    lows = np.array([f.minimum for f in FIELDS])
+    highs = np.array([min(f.maximum, service.card["overall"]["max"][f.name] * 1.5) for f in FIELDS])
+    X = rng.uniform(lows, highs, size=(100_000, 7))
+    expected = service.pipeline.predict(pd.DataFrame(X, columns=list(FIELD_NAMES)))
+    np.testing.assert_array_equal(service.predict_indices(X), expected)
+    keys = np.array(service.cluster_keys)
+    for row, label in zip(X[:5000], expected[:5000]):
+        assert service.label(CustomerProfile.model_construct(**dict(zip(FIELD_NAMES, row)))) == keys[label]
+
+
+def test_result_contents(service):
+    result = service.assign(profile(income=90000, total_spending=2000, store_purchases=9, web_visits_per_month=2))
+    assert isinstance(result, SegmentResult)
+    assert result.segment_key == "vip_customers" and result.segment_name == "VIP Customers"
+    assert result.segment_averages == service.card["segments"]["vip_customers"]["averages"]
+    assert set(result.distances) == KEYS
+    assert result.distances["vip_customers"] == min(result.distances.values())
+    assert [c.field for c in result.comparison] == list(FIELD_NAMES)
+    assert 1 <= len(result.reasons) <= 3 and all("VIP Customers" in r for r in result.reasons)
+    assert result.strategy.headline and 3 <= len(result.strategy.tactics) <= 6 and result.strategy.kpi
+    assert result.warnings == []
+    dumped = result.model_dump(mode="json")
+    assert dumped["segment_key"] == "vip_customers" and dumped["segment_name"] == "VIP Customers"
+    SegmentResult.model_validate(dumped)  # the fast construction is a valid result
+
+
+def test_out_of_training_range_values_warn(service):
+    result = service.assign(profile(income=900_000, age=105))
+    assert len(result.warnings) == 2
+    assert any("Yearly income" in w and "$900,000" in w for w in result.warnings)
+
+
+def test_borderline_between_two_named_segments(service):
+    a = np.array([service.card["segments"]["vip_customers"]["averages"][n] for n in FIELD_NAMES])
+    b = np.array([service.card["segments"]["digital_enthusiasts"]["averages"][n] for n in FIELD_NAMES])
+    # walk from one centre to the other and find the switch: that point is borderline
+    previous = None
+    for t in np.linspace(0, 1, 201):
+        values = a + t * (b - a)
+        p = CustomerProfile.model_construct(**dict(zip(FIELD_NAMES, values)))
+        result = service.assign(p)
+        if previous and result.segment_key != previous:
+            assert result.confidence.level == "borderline"
+            assert result.confidence.runner_up_key == previous
+            assert "Borderline" in result.confidence.text
+            break
+        previous = result.segment_key
+    else:
+        pytest.fail("no switch between the two centres")
+    assert service.assign(centre(service, "vip_customers")).confidence.level == "clear"
+
+
+# ---------------------------------------------------------------- behavioural tests
+
+@pytest.mark.parametrize("key", sorted(KEYS))
+def test_minimum_functionality_each_segment_centre_maps_to_itself(service, key):
+    assert service.assign(centre(service, key)).segment_key == key
+
+
+@pytest.mark.parametrize("key", sorted(KEYS))
+def test_invariance_small_changes_do_not_move_a_clear_customer(service, key):
+    p = centre(service, key)
+    for field, delta in [("age", 1), ("income", 500), ("total_spending", 20), ("recency_days", 2)]:
+        changed = CustomerProfile(**{**p.as_dict(), field: getattr(p, field) + delta})
+        assert service.assign(changed).segment_key == key
+
+
+def test_directional_more_spending_and_income_moves_towards_vip(service):
+    p = centre(service, "casual_shoppers")
+    rich = CustomerProfile(**{**p.as_dict(), "income": 95000, "total_spending": 2200, "store_purchases": 10,
+                              "web_visits_per_month": 2})
+    assert service.assign(rich).segment_key == "vip_customers"
+    d_before = service.assign(p).distances["vip_customers"]
+    d_after = service.assign(CustomerProfile(**{**p.as_dict(), "total_spending": 900})).distances["vip_customers"]
+    assert d_after < d_before
+
+
+def test_directional_long_recency_moves_casual_to_browsers(service):
+    p = centre(service, "casual_shoppers")
+    late = CustomerProfile(**{**p.as_dict(), "recency_days": 85})
+    assert service.assign(late).segment_key == "browsers_without_conversion"
+
+
+def test_directional_many_web_purchases_make_a_digital_enthusiast(service):
+    p = centre(service, "vip_customers")
+    online = CustomerProfile(**{**p.as_dict(), "web_purchases": 11, "web_visits_per_month": 7, "income": 62000})
+    assert service.assign(online).segment_key == "digital_enthusiasts"
+
+
+# ---------------------------------------------------------------- batch, threads, errors
+
+def test_assign_many_keeps_row_order_and_index(service):
+    rows = [centre(service, k).as_dict() for k in ["vip_customers", "casual_shoppers", "digital_enthusiasts"]]
+    frame = pd.DataFrame(rows, index=[10, 3, 7])
+    keys = service.assign_many(frame)
+    assert list(keys) == ["vip_customers", "casual_shoppers", "digital_enthusiasts"]
+    assert list(keys.index) == [10, 3, 7]
+
+
+def test_assign_many_refuses_missing_columns_and_values(service):
+    with pytest.raises(InvalidProfileError, match="column income is missing"):
+        service.assign_many(pd.DataFrame({"age": [30]}))
+    frame = pd.DataFrame([centre(service, "vip_customers").as_dict()])
+    frame.loc[0, "income"] = np.nan
+    with pytest.raises(InvalidProfileError, match="1 row"):
+        service.assign_many(frame)
+
+
+def test_assign_validates_dicts(service):
+    with pytest.raises(InvalidProfileError, match="age=250 is above the maximum of 110"):
+        service.assign({**profile().as_dict(), "age": 250})
+
+
+def test_service_is_safe_to_share_between_threads(service):
+    rng = np.random.default_rng(1)
+    profiles = [profile(income=float(i), total_spending=float(s)) for i, s in
+                zip(rng.uniform(2000, 150000, 400), rng.uniform(0, 2500, 400))]
+    sequential = [service.assign(p).model_dump() for p in profiles]
+    with ThreadPoolExecutor(8) as pool:
+        parallel = list(pool.map(lambda p: service.assign(p).model_dump(), profiles))
+    assert parallel == sequential
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="model_card.json is missing.*segment-assistant train"):
+        SegmentationService.load(tmp_path)
+
+
+def test_segments_listing(service):
+    segments = service.segments()
+    assert {s.key for s in segments} == KEYS
+    assert sum(s.size for s in segments) == service.card["data"]["rows_kept"]
+    assert abs(sum(s.share for s in segments) - 1) < 1e-9
