@@ -15,8 +15,8 @@ How a message is read
 
    * numbers: ``71,000``, ``$1,200.50``, ``€3.5k``, ``USD 500``, ``1.2 million``, ``thirty-five``,
      ``a dozen``, ``once``/``twice``, ``none``; with what is written right after them: a count
-     suffix (``5x``, ``5 times``), a rate (``a month``, ``per week``, ``/yr``, ``monthly``) or a
-     duration (``2 weeks``, ``3 months ago``; also ``yesterday``, ``today``, ``last week``,
+     suffix (``5x``, ``5 times``), a rate (``a month``, ``per week``, ``/yr``, ``monthly``; also
+     ``monthly`` written before a cue: "monthly income 5k") or a duration (``2 weeks``, ``3 months ago``; also ``yesterday``, ``today``, ``last week``,
      ``a month ago``). Negations (``never``, ``no``, ``doesn't``) are zero-tokens. Things that
      only look like numbers (``#4521``, dates, times, ``20%``, ranges ``30-40``, ordinals,
      ``in 2013``) are recognised as junk so they are never used;
@@ -161,6 +161,8 @@ _CLAUSE_BREAK = re.compile(r"""
   | (?<!hundred)(?<!thousand)(?<!million)\s(?:and|but|plus|whereas|while|&)\s
 """, re.IGNORECASE | re.VERBOSE)
 
+# "monthly income 5k": a rate written just before a cue applies to its number.
+_CUE_RATE = re.compile(rf"{_L}(?P<per>daily|weekly|monthly|yearly)[\s_-]*$", re.IGNORECASE)
 _WORD_RUN = re.compile(r"[^\W_]+")
 _BARE_NUMBER = re.compile(r"[0-9]+")
 _NORMALISE = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2212": "-", "\u2013": "-",
@@ -221,7 +223,7 @@ class _Tok:
     unit: str = ""           # dur: day/week/month/year
     money: bool = False      # currency written, or "2m"
     count: bool = False      # "5x", "5 times", "twice"
-    per: str = ""            # rate: day/week/month/year
+    per: str = ""            # rate: day/week/month/year ("5k a month"; cue: "monthly income")
     ago: bool = False        # dur: "... ago"
     bare: bool = False       # num: nothing but digits ("38")
     word: str = ""           # neg: the word
@@ -299,13 +301,16 @@ def _tokens(clause: str, offset: int) -> list[_Tok]:
         pieces.append("\x00" * (m.end() - m.start()))
         last = m.end()
     pieces.append(clause[last:])
-    for m in _CUE.finditer("".join(pieces)):
-        toks.append(_Tok("cue", m.start() + offset, m.end() + offset, field=_CUE_FIELD[m.lastgroup]))
+    blanked = "".join(pieces)
+    for m in _CUE.finditer(blanked):
+        rate = _CUE_RATE.search(blanked, max(0, m.start() - 12), m.start())
+        toks.append(_Tok("cue", m.start() + offset, m.end() + offset, field=_CUE_FIELD[m.lastgroup],
+                         per=_PERIOD_OF[rate.group("per")[0].lower()] if rate else ""))
     toks.sort(key=lambda t: t.start)
     return toks
 
 
-def _value_for(tok: _Tok, name: str) -> float | None:
+def _value_for(tok: _Tok, name: str, cue_per: str = "") -> float | None:
     """The value ``tok`` gives field ``name``, or None if that kind of number does not fit it."""
     if tok.kind == "neg":
         return 0.0 if name in _COUNT_FIELDS else None
@@ -321,8 +326,9 @@ def _value_for(tok: _Tok, name: str) -> float | None:
         return None
     if tok.count and name not in _COUNT_FIELDS:
         return None
-    if tok.per:
-        factor = _PER_PERIOD.get(name, {}).get(tok.per)
+    per = tok.per or cue_per
+    if per:
+        factor = _PER_PERIOD.get(name, {}).get(per)
         return None if factor is None else tok.value * factor
     return tok.value
 
@@ -354,7 +360,7 @@ def _pair(toks: list[_Tok], text: str) -> tuple[list[tuple[str, float]], list[_T
                 cue, num = u, t
             else:
                 break
-            value = None if (num.kind == "neg" and cue is t) else _value_for(num, cue.field)
+            value = None if (num.kind == "neg" and cue is t) else _value_for(num, cue.field, cue.per)
             if value is not None:
                 rest = best[j + 1]
                 score = (rest[0] + 1, rest[1] - gap, rest[2] + (cue is t), rest[3] - (u.start - t.end))

@@ -137,13 +137,12 @@ class GuardMiddleware:
             await send(message)
 
         limit = self.max_upload_bytes if path.startswith(UPLOAD_PREFIX) else self.max_request_bytes
-        length = content_length = None
+        content_length = auth_header = None
         for name, value in scope["headers"]:
             if name == b"content-length":
                 content_length = value
             elif name == b"authorization":
-                length = value  # reuse the slot: authorization header
-        auth_header, length = length, None
+                auth_header = value
         if content_length is not None:
             try:
                 length = int(content_length)
@@ -297,7 +296,9 @@ def open_share_link(host: str, port: int) -> tuple[str | None, Any, str | None]:
     except Exception as exc:  # no internet, blocked download, share server down: all mean "no link"
         cause = exc.__cause__ or exc
         return None, None, f"{exc} ({cause.__class__.__name__}: {cause})" if cause is not exc else str(exc)
-    tunnel = networking.CURRENT_TUNNELS[-1] if getattr(networking, "CURRENT_TUNNELS", None) else None
+    from gradio.tunneling import CURRENT_TUNNELS
+
+    tunnel = CURRENT_TUNNELS[-1] if CURRENT_TUNNELS else None
     return urlunparse(("https",) + tuple(urlparse(address))[1:]), tunnel, None
 
 
@@ -338,7 +339,7 @@ def run_server(settings, *, service, out=None) -> int:
                       file=out, flush=True)
             else:
                 tunnels.append(tunnel)
-                print(f"Public share link (valid up to 72 hours): {link}", file=out, flush=True)
+                print(f"Public share link (temporary, Gradio keeps it up to a week): {link}", file=out, flush=True)
 
     threading.Thread(target=announce, name="announce", daemon=True).start()
     try:

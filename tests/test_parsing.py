@@ -80,6 +80,8 @@ PHRASINGS: list[tuple[str, str | None, dict]] = [
     ("earning about 1,000 a week", None, {"income": 52000}),
     ("income=0", None, {"income": 0}),
     ("income 71k/yr", None, {"income": 71000}),
+    ("monthly income 5k", None, {"income": 60000}),
+    ("monthly salary: $4,000", None, {"income": 48000}),
     # --- total spending
     ("spent 1.2k", None, {"total_spending": 1200}),
     ("spends $1,200", None, {"total_spending": 1200}),
@@ -106,6 +108,8 @@ PHRASINGS: list[tuple[str, str | None, dict]] = [
     ("website purchases = 9", None, {"web_purchases": 9}),
     ("orders online 3 times", None, {"web_purchases": 3}),
     ("web purchases zero", None, {"web_purchases": 0}),
+    ("buys online 2x a month", None, {"web_purchases": 48}),  # scaled to the two-year window
+    ("web purchases 5 store purchases 7", None, {"web_purchases": 5, "store_purchases": 7}),
     # --- store purchases
     ("in store 7x", None, {"store_purchases": 7}),
     ("7 times in store", None, {"store_purchases": 7}),
@@ -127,6 +131,8 @@ PHRASINGS: list[tuple[str, str | None, dict]] = [
     ("site visits 5", None, {"web_visits_per_month": 5}),
     ("visited the website 4 times last month", None, {"web_visits_per_month": 4}),
     ("web_visits_per_month=7", None, {"web_visits_per_month": 7}),
+    ("weekly visits 2", None, {"web_visits_per_month": 8}),
+    ("Visits: 7/month", None, {"web_visits_per_month": 7}),
     # --- recency
     ("last bought 2 weeks ago", None, {"recency_days": 14}),
     ("last purchase 10 days ago", None, {"recency_days": 10}),
