@@ -435,14 +435,14 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
             found[name] = value  # a later mention wins
         leftovers.extend(rest)
 
-    if pending in FIELDS_BY_NAME and pending not in found:
+    if isinstance(pending, str) and pending in FIELDS_BY_NAME and pending not in found:
         for tok in leftovers:
             if tok.kind == "neg" and tok.word != "never":
                 continue
             value = _value_for(tok, pending)
             if value is not None:
                 found[pending] = value
-                leftovers.remove(tok)
+                leftovers = [t for t in leftovers if t is not tok]
                 break
     for name in _DAYS_FIELDS - found.keys():
         ago = next((t for t in leftovers if t.kind == "dur" and t.ago), None)
