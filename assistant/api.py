@@ -152,8 +152,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def build_api_router(*, service, dialogue, settings, sessions) -> APIRouter:
     """``/api/v1/*`` and ``/healthz`` for one loaded service, dialogue and session store."""
-    from assistant.dialogue import DialogueState
-
     router = APIRouter()
     max_items = settings.max_batch_items
     max_chars = settings.max_message_chars
@@ -234,8 +232,7 @@ def build_api_router(*, service, dialogue, settings, sessions) -> APIRouter:
             raise AssistantError(f"message is {len(body.message):,} characters long, above the maximum of "
                                  f"{max_chars:,}")
         session = sessions.open(body.session_id)
-        state = session.state if session.state is not None else DialogueState()
-        turn = dialogue.respond(state, body.message)
+        turn = dialogue.respond(session.state, body.message)  # None: a new conversation
         sessions.save(session.session_id, turn.state)
         payload = turn.as_json()
         if log.isEnabledFor(logging.DEBUG):

@@ -148,6 +148,33 @@ def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(text.where(text != "", None), errors="coerce")
 
 
+# Which raw columns each field is derived from (see derive_fields); batch scoring uses it to name
+# the column behind a bad value.
+FIELD_SOURCES: dict[str, tuple[str, ...]] = {
+    "age": ("Year_Birth",),
+    "income": ("Income",),
+    "total_spending": MNT_COLUMNS,
+    "web_purchases": ("NumWebPurchases",),
+    "store_purchases": ("NumStorePurchases",),
+    "web_visits_per_month": ("NumWebVisitsMonth",),
+    "recency_days": ("Recency",),
+}
+
+
+def derive_fields(column, collection_year: int) -> dict:
+    """The seven fields from the raw columns. ``column(name)`` returns a raw column as numbers
+    (a Series or a numpy array, NaN where missing); used by clean_customers and batch scoring."""
+    return {
+        "age": collection_year - column("Year_Birth"),
+        "income": column("Income"),
+        "total_spending": sum(column(c) for c in MNT_COLUMNS),
+        "web_purchases": column("NumWebPurchases"),
+        "store_purchases": column("NumStorePurchases"),
+        "web_visits_per_month": column("NumWebVisitsMonth"),
+        "recency_days": column("Recency"),
+    }
+
+
 def clean_customers(frame: pd.DataFrame, *, delimiter: str = "\t") -> CustomerData:
     """Apply the cleaning rules and derive the seven fields (see the module docstring)."""
     rows_in = len(frame)
@@ -155,16 +182,8 @@ def clean_customers(frame: pd.DataFrame, *, delimiter: str = "\t") -> CustomerDa
     dates = pd.to_datetime(frame["Dt_Customer"].astype(str).str.strip(), format=date_format, errors="coerce")
     collection_year = int(dates.max().year)
     income = _numeric(frame, "Income")
-    year_birth = _numeric(frame, "Year_Birth")
-    features = pd.DataFrame({
-        "age": collection_year - year_birth,
-        "income": income,
-        "total_spending": sum(_numeric(frame, c) for c in MNT_COLUMNS),
-        "web_purchases": _numeric(frame, "NumWebPurchases"),
-        "store_purchases": _numeric(frame, "NumStorePurchases"),
-        "web_visits_per_month": _numeric(frame, "NumWebVisitsMonth"),
-        "recency_days": _numeric(frame, "Recency"),
-    }, index=frame.index)
+    features = pd.DataFrame(derive_fields(lambda column: _numeric(frame, column), collection_year),
+                            index=frame.index)
 
     dropped: dict[str, int] = {}
     keep = pd.Series(True, index=frame.index)
@@ -219,7 +238,8 @@ def default_data_path() -> Path:
 
 
 __all__ = [
-    "ALL_COLUMNS", "CleaningReport", "CustomerData", "MNT_COLUMNS", "REQUIRED_COLUMNS", "clean_customers",
-    "default_data_path", "detect_date_format", "detect_delimiter", "file_sha256", "load_customers",
+    "ALL_COLUMNS", "CleaningReport", "CustomerData", "FIELD_SOURCES", "MNT_COLUMNS", "REQUIRED_COLUMNS",
+    "clean_customers", "default_data_path", "derive_fields", "detect_date_format", "detect_delimiter",
+    "file_sha256", "load_customers",
     "numeric_raw", "read_marketing_file",
 ]

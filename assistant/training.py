@@ -37,6 +37,7 @@ from sklearn.preprocessing import StandardScaler
 from assistant.data import CustomerData
 from assistant.errors import TrainingError
 from assistant.fields import FIELD_NAMES
+from assistant.insights import compute_profiles
 from assistant.knowledge import KnowledgeBase
 
 Progress = Callable[[int, int, str], None]
@@ -242,6 +243,7 @@ def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, se
                    "best_cost": naming.best_cost, "second_cost": naming.second_cost,
                    "margin_ratio": naming.margin_ratio},
         "segments": segment_summary(features, keys, kb),
+        "profiles": compute_profiles(data, keys, kb),
         "overall": {
             "mean": {n: float(features[n].mean()) for n in FIELD_NAMES},
             "std": {n: float(features[n].std(ddof=0)) for n in FIELD_NAMES},

@@ -24,6 +24,7 @@ import base64
 import binascii
 import logging
 import secrets
+import signal
 import socket
 import sys
 import threading
@@ -192,7 +193,8 @@ def create_app(settings, *, service, dialogue=None, ui: bool = True) -> FastAPI:
     if dialogue is None:
         from assistant.dialogue import Dialogue
 
-        dialogue = Dialogue.create(service, knowledge_dir=settings.knowledge_dir)
+        dialogue = Dialogue.create(service, knowledge_dir=settings.knowledge_dir,
+                                   max_message_chars=settings.max_message_chars)
     sessions = SessionStore(settings.max_sessions, settings.session_ttl_seconds)
     info = service.model_info()
     app = FastAPI(
@@ -219,7 +221,7 @@ def create_app(settings, *, service, dialogue=None, ui: bool = True) -> FastAPI:
     origins = list(settings.allow_origins)
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials="*" not in origins,
                        allow_methods=["GET", "POST", "OPTIONS"],
-                       allow_headers=["Authorization", "Content-Type"], max_age=600)
+                       allow_headers=["*"], max_age=600)
 
     if ui:
         _mount_ui(app, settings=settings, service=service, dialogue=dialogue, check=check)
@@ -246,9 +248,20 @@ def _document_basic_auth(app: FastAPI) -> None:
 
 
 def _mount_ui(app: FastAPI, *, settings, service, dialogue, check) -> None:
+    from pathlib import Path
+
     import gradio as gr
+    from fastapi.responses import FileResponse
 
     from assistant import app as ui_app
+
+    loader = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
+
+    @app.get("/gradio.js", include_in_schema=False)
+    async def web_component_loader() -> FileResponse:
+        """Gradio's web-component loader, served by this app (no CDN needed): it imports
+        ``./assets/index-*.js`` relative to itself, which the mounted UI serves."""
+        return FileResponse(loader, media_type="text/javascript")
 
     demo = ui_app.build_app(service, settings=settings, dialogue=dialogue)
     gr.mount_gradio_app(
@@ -314,9 +327,13 @@ def run_server(settings, *, service, out=None) -> int:
     import uvicorn
 
     started = time.perf_counter()
-    app = create_app(settings, service=service)
-    sock = _listen(settings.host, settings.port)
+    sock = _listen(settings.host, settings.port)  # a busy port fails before the slow part
     port = sock.getsockname()[1]
+    try:
+        app = create_app(settings, service=service)
+    except BaseException:
+        sock.close()
+        raise
     config = uvicorn.Config(app, host=settings.host, port=port, root_path=settings.root_path,
                             log_level="warning", access_log=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
@@ -342,9 +359,17 @@ def run_server(settings, *, service, out=None) -> int:
                 print(f"Public share link (temporary, Gradio keeps it up to a week): {link}", file=out, flush=True)
 
     threading.Thread(target=announce, name="announce", daemon=True).start()
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal; a stop asked
+    # for is a normal end here (exit 0), not an interruption.
+    in_main = threading.current_thread() is threading.main_thread()
+    previous_term = signal.signal(signal.SIGTERM, lambda *_: None) if in_main else None
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
     finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous_term)
         for tunnel in tunnels:
             if tunnel is not None:
                 try:
@@ -352,4 +377,5 @@ def run_server(settings, *, service, out=None) -> int:
                 except Exception:  # the process may already be gone
                     pass
         sock.close()
+    print("Customer Segment Assistant stopped.", file=out, flush=True)
     return 0

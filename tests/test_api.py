@@ -354,3 +354,32 @@ def test_every_valid_profile_is_segmented_like_the_service(client, service, prof
     r = client.post("/api/v1/segment", json=profile)
     assert r.status_code == 200
     assert r.json()["segment_key"] == service.label(parse_profile(profile))
+
+
+# ---------------------------------------------------------------------------- schemathesis
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_openapi_contract_holds_and_nothing_is_a_500(app, mode):
+    """Schemathesis generates requests from /openapi.json for every operation (valid ones, then
+    invalid ones): never a 5xx, and every answer matches its documented status and schema."""
+    import schemathesis
+    from schemathesis import GenerationMode
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.path for op in operations} >= {"/api/v1/segment", "/api/v1/segment/batch", "/api/v1/chat"}
+    for operation in operations:
+        if mode == "negative" and operation.method.upper() == "GET":
+            continue  # nothing to get wrong: the GET routes take no parameters
+        strategy = operation.as_strategy(generation_mode=GenerationMode(mode))
+
+        @hyp_settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(case=strategy)
+        def check(case):
+            response = case.call()
+            assert response.status_code < 500, f"{case.method} {case.path}: {response.text}"
+            if mode == "positive" or response.status_code in (413, 422):
+                case.validate_response(response)
+
+        check()

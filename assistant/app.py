@@ -1,0 +1,523 @@
+"""The Gradio app: a chat and a form over one segmentation service, plus a Segments tab.
+
+``build_app(service, settings=..., dialogue=..., extra_tabs=...)`` returns a ``gr.Blocks``; it
+does not launch it. ``assistant.web`` mounts it into FastAPI with ``theme=APP_THEME`` and
+``css=APP_CSS`` (Gradio 6 takes both at launch/mount time, not in ``gr.Blocks``).
+
+* Every handler is a module-level function; ``build_app`` binds the service, the dialogue and
+  the texts with ``functools.partial``. The module holds no mutable state: a browser tab's
+  conversation lives in a ``gr.State`` (a :class:`ChatSession`), which Gradio keeps per session.
+* Chat and form share one path to the model: the chat goes through the dialogue (which
+  validates what it parses); the form builds a dict and validates it with ``parse_profile``.
+  ``InvalidProfileError`` is turned into a message in ONE place, :func:`problems_markdown`.
+* User text is escaped (:func:`escape_user_text`) before it enters the chat history, so typed
+  Markdown or HTML shows as the literal text. Bot replies are Markdown made by our code.
+* All texts come from ``knowledge/app.yaml`` (:class:`AppTexts`), the replies from the dialogue.
+
+Named endpoints (``gradio_client``):
+
+* ``/segment``: the seven values in field order -> (answer Markdown, plot, result JSON). The
+  JSON is ``SegmentResult`` (``segment_key`` and ``segment_name`` at the top level) or
+  ``{"detail": [problems]}``. Stateless.
+* ``/chat``: one message -> (chat history, plot, turn JSON). The conversation is the hidden
+  ``gr.State`` of the client's session: one ``Client`` instance is one conversation (its
+  ``session_hash``); a new ``Client`` starts a new one. A message with all seven values gets
+  the answer in a single call, so one-shot use is stateless in practice.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import string
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import gradio as gr
+from gradio.components.plot import PlotData
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from assistant.dialogue import Dialogue, DialogueState, escape_markdown, render_result
+from assistant.errors import InvalidProfileError
+from assistant.fields import FIELD_NAMES, FIELDS
+from assistant.knowledge import default_knowledge_dir, validate_yaml
+from assistant.plots import SEGMENT_COLOURS
+from assistant.schemas import CustomerProfile, SegmentResult, parse_profile
+from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.segmentation import SegmentationService
+
+APP_TEXTS_FILE = "app.yaml"
+CUSTOMER_COLOUR = "#111827"
+CUSTOMER_FILL = "#FACC15"
+ECHO_CHARS = 200  # how much of an over-long message is echoed into the chat
+
+# ---------------------------------------------------------------------------- texts (knowledge/app.yaml)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+class _Templates(_Strict):
+    """Checks that each template field uses only the placeholders the app fills in."""
+
+    _allowed: ClassVar[dict[str, set[str]]] = {}
+
+    @model_validator(mode="after")
+    def _check_placeholders(self):
+        for name, allowed in type(self)._allowed.items():
+            try:
+                used = _placeholders(getattr(self, name))
+            except ValueError as exc:  # a stray brace
+                raise ValueError(f"{name}: {exc}") from None
+            if used - allowed:
+                raise ValueError(f"{name} uses unknown placeholder(s) {sorted(used - allowed)}; "
+                                 f"allowed: {sorted(allowed) or 'none'}")
+        return self
+
+
+class ChatTexts(_Templates):
+    label: str
+    input_label: str
+    placeholder: str
+    send: str
+    clear: str
+    examples_label: str
+    examples: list[str] = Field(min_length=1, max_length=6)
+
+    _allowed: ClassVar[dict[str, set[str]]] = {"placeholder": set(), "send": set(), "clear": set()}
+
+
+class FormTexts(_Templates):
+    heading: str
+    help: str
+    field_label: str
+    field_info: str
+    button: str
+    placeholder: str
+    result_label: str
+    error_intro: str
+
+    _allowed: ClassVar[dict[str, set[str]]] = {"field_label": {"label", "unit"}, "field_info": {"minimum", "maximum", "description"},
+                "help": set(), "error_intro": set(), "placeholder": set()}
+
+
+class PlotTexts(_Templates):
+    label: str
+    x_axis: str
+    y_axis: str
+    customer: str
+    customer_hover: str
+
+    _allowed: ClassVar[dict[str, set[str]]] = {"x_axis": {"share"}, "y_axis": {"share"}, "customer": set(), "customer_hover": {"segment_name"}}
+
+
+class SelectionColumns(_Strict):
+    k: str
+    inertia: str
+    silhouette: str
+    calinski_harabasz: str
+    davies_bouldin: str
+    stability: str
+
+
+class SegmentsTexts(_Templates):
+    heading: str
+    intro: str
+    size: str
+    characteristics: str
+    strategy: str
+    channels: str
+    kpi: str
+    averages_heading: str
+    averages_label: str
+    field_column: str
+    overall_column: str
+    size_row: str
+    selection_heading: str
+    selection_intro: str
+    elbow_label: str
+    silhouette_label: str
+    selection_label: str
+    selection_columns: SelectionColumns
+
+    _allowed: ClassVar[dict[str, set[str]]] = {"intro": {"n", "k_reason"}, "size": {"size", "share"},
+                "selection_intro": {"k", "k_reason", "elbow"}, "heading": set(), "averages_heading": set()}
+
+
+class TabTexts(_Strict):
+    assistant: str
+    segments: str
+
+
+class AppTexts(_Strict):
+    """The validated contents of ``knowledge/app.yaml``."""
+
+    title: str = Field(min_length=1)
+    intro: str = Field(min_length=1)
+    result_json_label: str = Field(min_length=1)
+    tabs: TabTexts
+    chat: ChatTexts
+    form: FormTexts
+    plot: PlotTexts
+    segments: SegmentsTexts
+
+
+def load_app_texts(knowledge_dir: str | Path | None = None) -> AppTexts:
+    """Read and validate ``app.yaml`` (KnowledgeBaseError naming file and field when it is wrong)."""
+    directory = Path(knowledge_dir) if knowledge_dir is not None else default_knowledge_dir()
+    return validate_yaml(directory / APP_TEXTS_FILE, AppTexts)
+
+
+# ---------------------------------------------------------------------------- look (for launch / mount)
+
+APP_THEME = gr.themes.Soft(
+    primary_hue="indigo", secondary_hue="slate", neutral_hue="slate", radius_size="md",
+    font=["Inter", "ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+).set(
+    # plain field titles instead of the theme's tinted pills: seven pills in a column are noisy
+    block_title_background_fill="transparent", block_title_text_color="*neutral_800", block_title_padding="0",
+    block_label_background_fill="transparent", block_label_text_color="*neutral_600",
+    body_text_color_subdued="*neutral_500", button_large_text_size="*text_md",
+)
+
+# One coloured top edge per segment card, in the segment's plot colour.
+_SEGMENT_CARD_CSS = "".join(f"#segment-{key} {{ border-top: 4px solid {colour} !important; }}\n"
+                            for key, colour in SEGMENT_COLOURS.items())
+
+APP_CSS = """
+.gradio-container { max-width: 1320px !important; margin: 0 auto !important; }
+#app-header { padding: 6px 2px 2px; }
+#app-header h1 { margin: 0 0 4px; font-size: 1.65rem; }
+#app-header p { margin: 0; color: var(--body-text-color-subdued); font-size: 1rem; }
+#form-heading h3, #plot-heading h3 { margin: 0 0 2px; }
+#form-heading p { margin: 0; color: var(--body-text-color-subdued); font-size: .9rem; }
+#chat table, #form-result table {
+  border-collapse: collapse !important; border: none !important; width: 100%; font-size: .9rem; margin: 6px 0 10px;
+}
+#chat tr, #form-result tr { border: none !important; }
+#chat th, #chat td, #form-result th, #form-result td {
+  padding: 4px 10px !important; border: none !important; border-bottom: 1px solid var(--border-color-primary) !important;
+}
+#chat td:not(:first-child), #chat th:not(:first-child), #form-result td:not(:first-child),
+#form-result th:not(:first-child) { text-align: right !important; white-space: nowrap; font-variant-numeric: tabular-nums; }
+#chat th, #form-result th { background: var(--background-fill-secondary); font-weight: 600; }
+#form-result {
+  border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 12px 16px;
+  background: var(--background-fill-primary); min-height: 60px;
+}
+#form-result h3 { margin-top: .2em; }
+#pca-plot { min-height: 480px; }
+.segment-card h3 { margin-top: 0; }
+#segment-averages table, #selection-table table { font-family: var(--font); font-size: .9rem; }
+#send, #segment-btn { min-width: 120px; }
+""" + _SEGMENT_CARD_CSS
+
+# ---------------------------------------------------------------------------- escaping
+
+# CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start
+# Markdown syntax. <, > and & become entities, which renders them as text and stops raw HTML.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$=:^\"'])")
+
+
+def escape_user_text(text: str) -> str:
+    """User text for a Markdown view: shown literally, never rendered as Markdown or HTML."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return escaped.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# ---------------------------------------------------------------------------- plot
+
+
+def _percent(x: float) -> str:
+    return f"{x:.0%}"
+
+
+@dataclass(frozen=True, slots=True)
+class PcaPlot:
+    """The PCA scatter of the training customers, built once per app as plain JSON; marking a
+    customer appends one trace (no plotly validation per request: about 1 ms instead of 15)."""
+
+    base: dict[str, Any]
+    customer_label: str
+    customer_hover: str
+
+    def figure(self, xy: tuple[float, float] | None = None, segment_name: str = "") -> PlotData:
+        fig = self.base
+        if xy is not None:
+            star = {
+                "type": "scatter", "x": [xy[0]], "y": [xy[1]], "mode": "markers+text", "name": self.customer_label,
+                "text": [self.customer_label], "textposition": "top center",
+                "textfont": {"size": 15, "color": CUSTOMER_COLOUR},
+                "marker": {"symbol": "star", "size": 28, "color": CUSTOMER_FILL,
+                           "line": {"width": 2, "color": CUSTOMER_COLOUR}},
+                "hovertemplate": self.customer_hover.format(segment_name=segment_name) + "<extra></extra>",
+                "cliponaxis": False,
+            }
+            fig = {**fig, "data": [*fig["data"], star]}
+        return PlotData(type="plotly", plot=json.dumps(fig))
+
+
+def build_pca_plot(service: "SegmentationService", texts: AppTexts) -> PcaPlot:
+    """The training customers (the model card's PCA sample) on the first two principal
+    components, coloured by segment with ``SEGMENT_COLOURS``."""
+    import plotly.graph_objects as go
+
+    pca = service.card["pca"]
+    sample = pca["sample"]
+    evr = pca["explained_variance_ratio"]
+    fig = go.Figure()
+    for info in service.segments():
+        idx = [i for i, k in enumerate(sample["segment_key"]) if k == info.key]
+        fig.add_trace(go.Scatter(
+            x=[round(sample["x"][i], 4) for i in idx], y=[round(sample["y"][i], 4) for i in idx], mode="markers",
+            name=info.name, marker={"size": 6, "opacity": 0.55, "color": SEGMENT_COLOURS.get(info.key)},
+            hovertemplate=f"{info.name}<extra></extra>",
+        ))
+    fig.update_layout(
+        template="plotly_white", height=480, margin={"l": 60, "r": 20, "t": 40, "b": 55},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "left", "x": 0, "font": {"size": 13}},
+        xaxis_title=texts.plot.x_axis.format(share=_percent(evr[0])),
+        yaxis_title=texts.plot.y_axis.format(share=_percent(evr[1])),
+        font={"size": 13},
+    )
+    return PcaPlot(base=json.loads(fig.to_json()), customer_label=texts.plot.customer,
+                   customer_hover=texts.plot.customer_hover)
+
+
+def result_plot(service: "SegmentationService", plot: PcaPlot, result: SegmentResult) -> PlotData:
+    """The plot with ``result``'s customer marked."""
+    xy = service.project(CustomerProfile.model_construct(**result.customer))
+    return plot.figure(xy, result.segment_name)
+
+
+# ---------------------------------------------------------------------------- handlers
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSession:
+    """One browser tab's conversation: the dialogue state and the history shown in the Chatbot."""
+
+    state: DialogueState
+    history: tuple[dict[str, str], ...]
+
+
+def start_session(dialogue: Dialogue) -> ChatSession:
+    """A new conversation: the dialogue's greeting as the first message."""
+    turn = dialogue.greet(DialogueState())
+    return ChatSession(state=turn.state, history=({"role": "assistant", "content": turn.reply},))
+
+
+def chat_turn(message: str | None, session: ChatSession | None, *, dialogue: Dialogue,
+              service: "SegmentationService", plot: PcaPlot, settings: Settings):
+    """Send one chat message. Returns (history, session, plot, turn JSON).
+
+    A whitespace-only message changes nothing. The plot is redrawn only when the turn has a
+    result (``gr.skip()`` otherwise)."""
+    if session is None:
+        session = start_session(dialogue)
+    message = message or ""
+    if not message.strip():
+        return list(session.history), session, gr.skip(), gr.skip()
+    turn = dialogue.respond(session.state, message)
+    # The dialogue refuses an over-long message itself; we only keep the echo short.
+    shown = message if len(message) <= settings.max_message_chars else message[:ECHO_CHARS] + "\u2026"
+    history = session.history + ({"role": "user", "content": escape_user_text(shown)},
+                                 {"role": "assistant", "content": turn.reply})
+    session = ChatSession(state=turn.state, history=history)
+    figure = result_plot(service, plot, turn.result) if turn.result is not None else gr.skip()
+    return list(history), session, figure, turn.as_json()
+
+
+def clear_chat(*, dialogue: Dialogue, plot: PcaPlot):
+    """A new conversation: (history, session, plot without a customer, empty JSON)."""
+    session = start_session(dialogue)
+    return list(session.history), session, plot.figure(), None
+
+
+def problems_markdown(texts: AppTexts, problems: Sequence[str]) -> str:
+    """The one place where an invalid profile becomes a message for a person."""
+    return texts.form.error_intro + "\n\n" + "\n".join(f"- {escape_markdown(p)}" for p in problems)
+
+
+def segment_form(*, service: "SegmentationService", dialogue: Dialogue, texts: AppTexts, plot: PcaPlot,
+                 **values: Any):
+    """Score the form: ``values`` are the seven fields by name. Returns (answer Markdown, plot, JSON).
+
+    The values arrive raw (``preprocess=False``) so that our validation, not Gradio's, judges
+    them: ``None`` (an empty box) is "age is required", 250 for age is "age=250 is above the
+    maximum of 110". The JSON is the ``SegmentResult`` or ``{"detail": [problems]}``."""
+    try:
+        profile = parse_profile(values)
+    except InvalidProfileError as exc:
+        return problems_markdown(texts, exc.problems), plot.figure(), {"detail": exc.problems}
+    result = service.assign(profile)
+    return render_result(result, dialogue.texts), result_plot(service, plot, result), result.model_dump(mode="json")
+
+
+# ---------------------------------------------------------------------------- layout
+
+
+def _field_number(spec, texts: AppTexts) -> gr.Number:
+    # Gradio 6 shows an empty Number as 0, so the boxes start at the field's example value (a
+    # realistic customer); a box the user empties arrives as None ("... is required").
+    return gr.Number(
+        value=int(spec.example) if spec.integer else spec.example,
+        label=texts.form.field_label.format(label=spec.label, unit=spec.unit),
+        info=texts.form.field_info.format(minimum=spec.format(spec.minimum), maximum=spec.format(spec.maximum),
+                                          description=spec.description),
+        minimum=spec.minimum, maximum=spec.maximum, step=1 if spec.integer else 100,
+        elem_id=f"field-{spec.name}",
+    )
+
+
+def _assistant_tab(service: "SegmentationService", settings: Settings, dialogue: Dialogue, texts: AppTexts) -> None:
+    greeting = start_session(dialogue)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5, min_width=420):
+            chatbot = gr.Chatbot(
+                value=list(greeting.history), label=texts.chat.label, show_label=False, elem_id="chat", height=620,
+                layout="bubble", latex_delimiters=[], sanitize_html=True, render_markdown=True,
+                feedback_options=None, buttons=["copy"], group_consecutive_messages=False,
+            )
+            chat_input = gr.Textbox(
+                label=texts.chat.input_label, show_label=False, placeholder=texts.chat.placeholder, lines=1,
+                max_lines=6, max_length=settings.max_message_chars, elem_id="chat-input", autofocus=True,
+            )
+            with gr.Row():
+                send = gr.Button(texts.chat.send, variant="primary", elem_id="send", scale=3)
+                clear = gr.Button(texts.chat.clear, variant="secondary", elem_id="clear", scale=1, min_width=150)
+            gr.Examples(examples=[[e] for e in texts.chat.examples], inputs=[chat_input],
+                        label=texts.chat.examples_label, cache_examples=False, examples_per_page=6)
+        with gr.Column(scale=4, min_width=340):
+            gr.Markdown(f"### {texts.form.heading}\n{texts.form.help}", elem_id="form-heading")
+            numbers = [_field_number(spec, texts) for spec in FIELDS]
+            segment_btn = gr.Button(texts.form.button, variant="primary", elem_id="segment-btn")
+            form_result = gr.Markdown(texts.form.placeholder, label=texts.form.result_label, elem_id="form-result",
+                                      latex_delimiters=[],
+                                      sanitize_html=True)
+    pca = build_pca_plot(service, texts)
+    gr.Markdown(f"### {texts.plot.label}", elem_id="plot-heading")
+    plot = gr.Plot(value=pca.figure(), label=texts.plot.label, show_label=False, elem_id="pca-plot")
+    # The structured result for API clients; not shown in the page.
+    result_json = gr.JSON(visible=False, label=texts.result_json_label, elem_id="result-json")
+    session = gr.State(None)
+
+    chat = functools.partial(chat_turn, dialogue=dialogue, service=service, plot=pca, settings=settings)
+    chat_events = dict(fn=chat, inputs=[chat_input, session], outputs=[chatbot, session, plot, result_json],
+                       show_progress="hidden")
+    clear_input = dict(fn=None, inputs=None, outputs=[chat_input], js="() => ''", queue=False)
+    # One public endpoint /chat (the Send button is the same handler, kept out of the API).
+    chat_input.submit(**chat_events, api_name="chat", api_visibility="public").then(**clear_input)
+    send.click(**chat_events, api_name="chat_send", api_visibility="private").then(**clear_input)
+    clear.click(functools.partial(clear_chat, dialogue=dialogue, plot=pca),
+                inputs=None, outputs=[chatbot, session, plot, result_json], api_name="clear",
+                api_visibility="private", show_progress="hidden").then(**clear_input)
+
+    segment_btn.click(
+        functools.partial(segment_form, service=service, dialogue=dialogue, texts=texts, plot=pca),
+        inputs_kwargs=dict(zip(FIELD_NAMES, numbers)),  # the API takes age=..., income=..., ...
+        outputs=[form_result, plot, result_json], api_name="segment", api_visibility="public",
+        preprocess=False,  # our validation judges the raw numbers (see segment_form)
+        show_progress="hidden",
+    )
+
+
+def _segment_markdown(info, texts: AppTexts) -> str:
+    s = texts.segments
+    lines = [f"### {info.name}", f"**{s.size.format(size=f'{info.size:,}', share=_percent(info.share))}**", "",
+             info.summary, "", f"**{s.characteristics}**", ""]
+    lines += [f"- {c}" for c in info.characteristics]
+    lines += ["", f"**{s.strategy}:** {info.strategy.headline}", ""]
+    lines += [f"- {t}" for t in info.strategy.tactics]
+    lines += ["", f"**{s.channels}:** {', '.join(info.strategy.channels)}  ", f"**{s.kpi}:** {info.strategy.kpi}"]
+    return "\n".join(lines)
+
+
+def averages_table(service: "SegmentationService", texts: AppTexts):
+    """Fields as rows, one column per segment plus all customers; values formatted in their unit."""
+    import pandas as pd
+
+    s = texts.segments
+    segments = service.segments()
+    overall = service.card["overall"]["mean"]
+    rows = [[s.size_row] + [f"{info.size:,} ({_percent(info.share)})" for info in segments]
+            + [f"{sum(i.size for i in segments):,}"]]
+    for spec in FIELDS:
+        rows.append([f"{spec.label} ({spec.unit})"] + [spec.format(info.averages[spec.name]) for info in segments]
+                    + [spec.format(overall[spec.name])])
+    return pd.DataFrame(rows, columns=[s.field_column] + [i.name for i in segments] + [s.overall_column])
+
+
+def selection_table(service: "SegmentationService", texts: AppTexts):
+    """The model card's model-selection scores by k, formatted for reading."""
+    import pandas as pd
+
+    columns = texts.segments.selection_columns
+    formats = {"k": "{:d}", "inertia": "{:,.0f}", "silhouette": "{:.3f}", "calinski_harabasz": "{:,.1f}",
+               "davies_bouldin": "{:.3f}", "stability": "{:.3f}"}
+    rows = [[fmt.format(row[name]) for name, fmt in formats.items()] for row in service.card["selection"]]
+    return pd.DataFrame(rows, columns=[getattr(columns, name) for name in formats])
+
+
+def _segments_tab(service: "SegmentationService", texts: AppTexts) -> None:
+    """The Segments tab. Per-segment profile pages are to be added here (one place, by design)."""
+    s = texts.segments
+    card = service.card
+    gr.Markdown(f"## {s.heading}\n" + s.intro.format(n=f"{card['data']['rows_kept']:,}", k_reason=card["k_reason"]))
+    segments = service.segments()
+    for row_start in range(0, len(segments), 2):
+        with gr.Row(equal_height=True):
+            for info in segments[row_start:row_start + 2]:
+                gr.Markdown(_segment_markdown(info, texts), elem_classes=["segment-card"],
+                            elem_id=f"segment-{info.key}", container=True, padding=True)
+    gr.Markdown(f"### {s.averages_heading}")
+    gr.Dataframe(value=averages_table(service, texts), label=s.averages_label, interactive=False, wrap=True,
+                 elem_id="segment-averages", show_label=False)
+    gr.Markdown(f"### {s.selection_heading}\n"
+                + s.selection_intro.format(k=card["k"], k_reason=card["k_reason"], elbow=card["elbow"]["k"]))
+    plots = card.get("plots", {})
+    with gr.Row():
+        for name, label in (("elbow", s.elbow_label), ("silhouette", s.silhouette_label)):
+            if name in plots and service.model_dir is not None and (service.model_dir / plots[name]).is_file():
+                gr.Image(value=str(service.model_dir / plots[name]), label=label, type="filepath", format="png",
+                         interactive=False, show_label=False, elem_id=f"plot-{name}",
+                         buttons=["download", "fullscreen"])
+    gr.Dataframe(value=selection_table(service, texts), label=s.selection_label, interactive=False,
+                 elem_id="selection-table")
+
+
+def build_app(service: "SegmentationService", *, settings: Settings | None = None, dialogue: Dialogue | None = None,
+              extra_tabs: Sequence[Callable[["SegmentationService", Settings], None]] = ()) -> gr.Blocks:
+    """The Gradio Blocks for ``service``. Not launched: see ``assistant.web`` (or ``demo.launch``
+    with ``theme=APP_THEME, css=APP_CSS``). ``extra_tabs`` are called, in order, inside the Blocks
+    after the built-in tabs, each with ``(service, settings)``, so each can add its own ``gr.Tab``."""
+    settings = settings or Settings()
+    dialogue = dialogue or Dialogue.create(service, knowledge_dir=settings.knowledge_dir,
+                                           max_message_chars=settings.max_message_chars)
+    texts = load_app_texts(settings.knowledge_dir)
+    with gr.Blocks(title=texts.title, analytics_enabled=False) as demo:
+        gr.Markdown(f"# {texts.title}\n{texts.intro}", elem_id="app-header")
+        with gr.Tabs():
+            with gr.Tab(texts.tabs.assistant, id="assistant"):
+                _assistant_tab(service, settings, dialogue, texts)
+            with gr.Tab(texts.tabs.segments, id="segments"):
+                _segments_tab(service, texts)
+            for add_tab in extra_tabs:
+                add_tab(service, settings)
+    # Gradio 6 runs each event one at a time unless told otherwise. Our handlers are pure CPU and
+    # take microseconds to a few milliseconds (the plot is the slowest part), hold no locks and
+    # share only the read-only service, so many sessions may run them at once: one slow user
+    # must not make everybody queue behind them.
+    demo.queue(default_concurrency_limit=settings.concurrency_limit)
+    return demo

@@ -1,0 +1,1135 @@
+"""Batch scoring of customer files (CSV or Parquet), streamed chunk by chunk with bounded memory.
+
+Input formats (detected from the header, see :func:`inspect_file`):
+
+* **raw**: the marketing file's columns (``Year_Birth``, ``Income``, ``Dt_Customer``, ``Mnt*``,
+  ``Num*``, ``Recency``...). The seven fields are derived with :func:`assistant.data.derive_fields`,
+  the same function training uses. ``age`` is computed against the **year of the latest
+  Dt_Customer in the file being scored** (pass ``collection_year=`` to override). That is the
+  honest choice: it is when that file's spending and recency were measured, and it is how the
+  training file was prepared; the model card's year (2014) only describes the training file.
+  A row whose own Dt_Customer does not parse is still scored (the date is not a model input).
+* **fields**: one column per field. Headers match case-insensitively, ignoring spaces, dashes and
+  underscores, by field name, label or synonym (``Age``, ``Total Spending``, ``online purchases``,
+  ``Recency``...). A synonym shared by two fields matches neither.
+
+CSV files may be tab, semicolon or comma separated (detected from the header line, as in
+:mod:`assistant.data`) and UTF-8 (with or without BOM), Windows-1252 or Latin-1. Parquet files are
+recognised by their suffix or magic bytes.
+
+Every row is validated with :meth:`FieldSpec.check` semantics, vectorised: a missing value, text
+that is not a number, a non-finite number, a value out of range or a fraction in a whole-number
+field makes the row fail. Numbers written as text (``" 38 "``, ``"1,200"``) are accepted. In raw
+files each spending column must also be >= 0. Rows that fail go to the errors file with their
+row number and every problem (``age=250 is above the maximum of 110; income is missing``); the
+other rows are scored; the summary counts rows read, scored and failed.
+
+**Row numbers** are 1-based data rows: the header is not counted and blank lines are skipped, so
+in a file without blank lines or multi-line cells row N is line N + 1.
+
+Output: the input's columns (CSV columns are copied verbatim as text; Parquet columns keep their
+types), then ``segment_key``, ``segment_name``, ``confidence`` (clear/borderline) and
+``confidence_margin`` (rounded to 4 decimals). Columns of those names already in the input are
+replaced. When the input has no ID column a ``row`` column (the row number) comes first, so every
+output row can be tied back to its input row. A CSV output uses the input's delimiter (comma for
+Parquet input). The errors file is always CSV (``row``, ``error``, then the input's columns) and
+is written only when some row failed; a stale one from an earlier run at the same path is removed.
+
+Formula injection: in CSV outputs, text cells (and header names) that begin with ``=``, ``+``,
+``-``, ``@``, tab or carriage return are prefixed with a single quote, unless the cell is a plain
+number such as ``-5`` or ``+1,200`` (Excel reads those as numbers; anything else after such a
+sign, like ``-1+2``, would be a formula). Typed numeric columns are never touched. Parquet outputs
+are not rewritten.
+
+Writes are atomic: output and errors file go to temporary files in the destination folder and
+are renamed into place at the very end, so a failed or interrupted run leaves any previous output
+intact. Reading is streamed (pyarrow's CSV reader, or Parquet row batches) and scoring uses
+``service.score_array`` (one matrix product per chunk). Odd CSV files (rows with a wrong number
+of values, quoted line breaks) fall back to Python's csv module, which also reports each ragged
+row in the errors file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import functools
+import os
+import re
+import string
+import sys
+import tempfile
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterator, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from assistant.data import DATE_FORMATS, FIELD_SOURCES, REQUIRED_COLUMNS, derive_fields, detect_date_format, detect_delimiter
+from assistant.errors import AssistantError, DataFileError, InvalidValueError
+from assistant.fields import FIELD_NAMES, FIELDS
+from assistant.knowledge import default_knowledge_dir, validate_yaml
+
+if TYPE_CHECKING:  # pragma: no cover
+    from assistant.segmentation import SegmentationService
+
+Progress = Callable[[int, float], None]
+"""Called after each chunk with (rows read so far, fraction of the file done from 0 to 1)."""
+
+ROW_COLUMN = "row"
+ERROR_COLUMN = "error"
+ADDED_COLUMNS = ("segment_key", "segment_name", "confidence", "confidence_margin")
+MARGIN_DECIMALS = 4
+PARQUET_SUFFIXES = (".parquet", ".pq")
+ID_NAMES = frozenset({"id", "customerid", "custid", "clientid", "customernumber", "customerno"})
+_RISKY = r"^[=+\-@\t\r]"
+_PLAIN_NUMBER = r"^\s*[+-]?(\d[\d,]*(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
+_SCAN_BLOCK = 16 << 20
+_CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
+
+# parse status of a cell
+_OK, _MISSING, _NOT_NUMBER, _NOT_FINITE = 0, 1, 2, 3
+
+
+# ============================================================================ texts (knowledge/batch.yaml)
+
+
+def _placeholders(template: str) -> set[str]:
+    return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+class _Texts(BaseModel):
+    """Checks that each template uses only the placeholders the code fills in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    _allowed: ClassVar[dict[str, set[str]]] = {}
+
+    @model_validator(mode="after")
+    def _check_placeholders(self) -> "_Texts":
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                continue
+            extra = _placeholders(value) - self._allowed.get(name, set())
+            if extra:
+                raise ValueError(f"{name} uses unknown placeholder(s) {sorted(extra)}; "
+                                 f"allowed: {sorted(self._allowed.get(name, set()))}")
+        return self
+
+
+class CliTexts(_Texts):
+    progress: str = Field(min_length=1)
+    scored: str = Field(min_length=1)
+    segment_header: str = Field(min_length=1)
+    segment_line: str = Field(min_length=1)
+    averages_line: str = Field(min_length=1)
+    average_item: str = Field(min_length=1)
+    errors: str = Field(min_length=1)
+    no_errors: str = Field(min_length=1)
+    partitions: str = Field(min_length=1)
+
+    _allowed: ClassVar[dict[str, set[str]]] = {
+        "progress": {"input", "rows", "percent"},
+        "scored": {"rows_scored", "rows_read", "seconds", "output"},
+        "segment_line": {"name", "key", "count", "share"},
+        "averages_line": {"averages"},
+        "average_item": {"label", "label_lower", "value"},
+        "errors": {"rows_failed", "errors_path"},
+        "partitions": {"partitions", "output"},
+    }
+
+
+class UiTexts(_Texts):
+    tab: str = Field(min_length=1)
+    intro: str = Field(min_length=1)
+    upload_label: str = Field(min_length=1)
+    button: str = Field(min_length=1)
+    progress: str = Field(min_length=1)
+    no_file: str = Field(min_length=1)
+    too_large: str = Field(min_length=1)
+    failed: str = Field(min_length=1)
+    done: str = Field(min_length=1)
+    errors: str = Field(min_length=1)
+    no_errors: str = Field(min_length=1)
+    scored_label: str = Field(min_length=1)
+    errors_label: str = Field(min_length=1)
+    table_segment: str = Field(min_length=1)
+    table_customers: str = Field(min_length=1)
+    table_share: str = Field(min_length=1)
+    chart_title: str = Field(min_length=1)
+    chart_x: str = Field(min_length=1)
+    chart_y: str = Field(min_length=1)
+
+    _allowed: ClassVar[dict[str, set[str]]] = {
+        "progress": {"rows"},
+        "too_large": {"size_mb", "limit_mb"},
+        "failed": {"error"},
+        "done": {"rows_scored", "rows_read", "seconds"},
+        "errors": {"rows_failed"},
+    }
+
+
+class BatchTexts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    cli: CliTexts
+    ui: UiTexts
+
+
+def load_batch_texts(knowledge_dir: str | Path | None = None) -> BatchTexts:
+    """Load and validate ``knowledge/batch.yaml`` (KnowledgeBaseError naming file and field)."""
+    directory = Path(knowledge_dir) if knowledge_dir is not None else default_knowledge_dir()
+    return validate_yaml(directory / "batch.yaml", BatchTexts)
+
+
+# ============================================================================ summary
+
+
+class SegmentTotals(BaseModel):
+    """One segment's share of a scored file."""
+
+    segment_key: str
+    segment_name: str
+    count: int
+    share: float = Field(description="count / rows scored (0 when nothing was scored)")
+    averages: dict[str, float | None] = Field(description="mean of each field over the segment's scored rows")
+
+
+class BatchSummary(BaseModel):
+    """What a batch run did. ``rows_read == rows_scored + rows_failed``."""
+
+    input_path: str
+    output_path: str
+    errors_path: str | None = Field(description="the errors file, or None when every row was scored")
+    input_format: Literal["raw", "fields"]
+    file_type: Literal["csv", "parquet"]
+    output_format: Literal["csv", "parquet"]
+    collection_year: int | None = Field(description="year ages were computed against (raw files only)")
+    rows_read: int
+    rows_scored: int
+    rows_failed: int
+    segments: list[SegmentTotals]
+    seconds: float
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {s.segment_key: s.count for s in self.segments}
+
+    @property
+    def averages(self) -> dict[str, dict[str, float | None]]:
+        return {s.segment_key: dict(s.averages) for s in self.segments}
+
+
+def _totals(service: "SegmentationService", counts: np.ndarray, sums: np.ndarray) -> list[SegmentTotals]:
+    scored = int(counts.sum())
+    out = []
+    order = {key: i for i, key in enumerate(service.cluster_keys)}
+    for key in service.knowledge.segments:
+        if key not in order:
+            continue
+        i = order[key]
+        n = int(counts[i])
+        averages = {name: (float(sums[i, j] / n) if n else None) for j, name in enumerate(FIELD_NAMES)}
+        out.append(SegmentTotals(segment_key=key, segment_name=service.segment_name(key), count=n,
+                                 share=n / scored if scored else 0.0, averages=averages))
+    return out
+
+
+def combine_summaries(service: "SegmentationService", parts: list[BatchSummary], *, input_path: str,
+                      output_path: str, errors_path: str | None, seconds: float) -> BatchSummary:
+    """One summary for several scored partitions (counts added, averages weighted by count)."""
+    if not parts:
+        raise DataFileError(f"{input_path}: no partitions to combine")
+    k = len(service.cluster_keys)
+    counts, sums = np.zeros(k), np.zeros((k, len(FIELD_NAMES)))
+    index = {key: i for i, key in enumerate(service.cluster_keys)}
+    for part in parts:
+        for seg in part.segments:
+            i = index[seg.segment_key]
+            counts[i] += seg.count
+            for j, name in enumerate(FIELD_NAMES):
+                if seg.count:
+                    sums[i, j] += (seg.averages[name] or 0.0) * seg.count
+    years = {p.collection_year for p in parts if p.collection_year is not None}
+    formats = {p.input_format for p in parts}
+    return BatchSummary(
+        input_path=input_path, output_path=output_path,
+        errors_path=errors_path if any(p.errors_path for p in parts) else None,
+        input_format=formats.pop() if len(formats) == 1 else "fields",
+        file_type=parts[0].file_type, output_format=parts[0].output_format,
+        collection_year=max(years) if years else None,
+        rows_read=sum(p.rows_read for p in parts), rows_scored=sum(p.rows_scored for p in parts),
+        rows_failed=sum(p.rows_failed for p in parts), segments=_totals(service, counts, sums), seconds=seconds)
+
+
+# ============================================================================ inspecting a file
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s\-_]+", "", str(name).strip().lower())
+
+
+@functools.cache
+def _header_keys() -> dict[str, str]:
+    """Normalised header -> field name (field names, labels and synonyms; ambiguous ones dropped)."""
+    seen: dict[str, set[str]] = {}
+    for spec in FIELDS:
+        for text in (spec.name, spec.label, *spec.synonyms):
+            seen.setdefault(_norm(text), set()).add(spec.name)
+    keys = {key: fields.pop() for key, fields in seen.items() if len(fields) == 1 and key}
+    for spec in FIELDS:  # a field's own name always wins
+        keys[_norm(spec.name)] = spec.name
+    return keys
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """How to read one file: its type, text encoding and delimiter, and which columns feed the fields."""
+
+    path: Path
+    file_type: Literal["csv", "parquet"]
+    layout: Literal["raw", "fields"]
+    columns: tuple[str, ...]             # every input column, in file order (names as in the header)
+    sources: dict[str, int]              # fields layout: field -> column index; raw: raw column -> index
+    keep: tuple[int, ...]                # input columns copied to the output (added columns replaced)
+    id_column: int | None
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    size: int = 0
+
+
+def _match_columns(path: Path, names: list[str]) -> tuple[Literal["raw", "fields"], dict[str, int]]:
+    normalised = [_norm(n) for n in names]
+    # raw layout: every required marketing column present
+    raw_index: dict[str, int] = {}
+    for column in REQUIRED_COLUMNS:
+        hits = [i for i, n in enumerate(normalised) if n == _norm(column)]
+        if len(hits) > 1:
+            raise DataFileError(f"{path.name}: column {column} appears {len(hits)} times (columns "
+                                f"{', '.join(str(i + 1) for i in hits)})")
+        if hits:
+            raw_index[column] = hits[0]
+    # fields layout: every field matched by name, label or synonym
+    keys = _header_keys()
+    field_index: dict[str, list[int]] = {}
+    for i, n in enumerate(normalised):
+        if n in keys:
+            field_index.setdefault(keys[n], []).append(i)
+    if all(f in field_index for f in FIELD_NAMES):
+        for name, hits in field_index.items():
+            if len(hits) > 1:
+                shown = " and ".join(repr(names[i]) for i in hits)
+                raise DataFileError(f"{path.name}: columns {shown} both give {name}; keep one of them")
+        return "fields", {f: field_index[f][0] for f in FIELD_NAMES}
+    if len(raw_index) == len(REQUIRED_COLUMNS):
+        return "raw", raw_index
+    raw_only = set(REQUIRED_COLUMNS) - {"Income", "Recency"}
+    if any(c in raw_index for c in raw_only):
+        missing = [c for c in REQUIRED_COLUMNS if c not in raw_index]
+        raise DataFileError(f"{path.name} is missing required column(s): {', '.join(missing)} "
+                            f"(it looks like the raw marketing file)")
+    missing = [f for f in FIELD_NAMES if f not in field_index]
+    raise DataFileError(f"{path.name} is missing column(s) for: {', '.join(missing)} (a customer file needs the "
+                        f"columns {', '.join(FIELD_NAMES)}, or the raw marketing columns)")
+
+
+def _sniff(path: Path) -> tuple[str, int]:
+    """('csv' | 'parquet', size) after refusing missing, empty, binary and spreadsheet files."""
+    if path.is_dir():
+        raise DataFileError(f"{path} is a folder; score a folder of partitions with --engine dask")
+    if not path.is_file():
+        raise DataFileError(f"{path} does not exist")
+    size = path.stat().st_size
+    if size == 0:
+        raise DataFileError(f"{path.name} is empty")
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head.startswith(b"PAR1") or path.suffix.lower() in PARQUET_SUFFIXES:
+        return "parquet", size
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise DataFileError(f"{path.name} looks like a spreadsheet (Excel) or zip file, not CSV: "
+                            f"save it as CSV first")
+    if b"\x00" in head:
+        raise DataFileError(f"{path.name} is not a text file (nor Parquet): it contains binary data")
+    return "csv", size
+
+
+def _detect_encoding(path: Path) -> str:
+    """'utf-8' when the whole file is valid UTF-8, else 'cp1252' when it decodes as such, else 'latin-1'."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    cp1252_ok = True
+    utf8_ok = True
+    with open(path, "rb") as fh:
+        while block := fh.read(_SCAN_BLOCK):
+            if utf8_ok and not block.isascii():
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    utf8_ok = False
+            if not utf8_ok:
+                cp1252_ok = cp1252_ok and not any(b in block for b in _CP1252_UNDEFINED)
+                if not cp1252_ok:
+                    break
+    if utf8_ok:
+        try:
+            decoder.decode(b"", final=True)
+            return "utf-8"
+        except UnicodeDecodeError:
+            pass
+    return "cp1252" if cp1252_ok else "latin-1"
+
+
+def _header_line(path: Path, encoding: str) -> str:
+    with open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as fh:
+        for line in fh:
+            if line.strip():
+                return line.rstrip("\r\n")
+    raise DataFileError(f"{path.name} is empty")
+
+
+def inspect_file(path: str | Path) -> FilePlan:
+    """Check a customer file's type, encoding, delimiter and header; DataFileError when unreadable."""
+    path = Path(path)
+    file_type, size = _sniff(path)
+    if file_type == "parquet":
+        try:
+            schema = pq.ParquetFile(path).schema_arrow
+        except (pa.ArrowException, OSError) as exc:
+            raise DataFileError(f"{path.name} is not a readable Parquet file ({exc})") from None
+        names = [str(n) for n in schema.names]
+        encoding, delimiter = "utf-8", ","
+    else:
+        encoding = _detect_encoding(path)
+        header = _header_line(path, encoding)
+        try:
+            delimiter = detect_delimiter(header)
+        except DataFileError as exc:
+            raise DataFileError(f"{path.name}: {exc}") from None
+        names = [n.strip() for n in next(csv.reader([header], delimiter=delimiter, skipinitialspace=True))]
+        names = [n if n else f"column_{i + 1}" for i, n in enumerate(names)]
+    layout, sources = _match_columns(path, names)
+    replaced = {i for i, n in enumerate(names) if n in ADDED_COLUMNS}
+    keep = tuple(i for i in range(len(names)) if i not in replaced)
+    ids = [i for i in keep if _norm(names[i]) in ID_NAMES]
+    return FilePlan(path=path, file_type=file_type, layout=layout, columns=tuple(names), sources=sources,
+                    keep=keep, id_column=ids[0] if ids else None, encoding=encoding, delimiter=delimiter, size=size)
+
+
+# ============================================================================ reading
+
+
+class _NeedsFallback(Exception):
+    """pyarrow's fast CSV reader met something it cannot stream (ragged rows, quoted line breaks)."""
+
+
+@dataclass
+class _Chunk:
+    batch: pa.RecordBatch            # all input columns (well-formed rows only)
+    rows: np.ndarray                 # 1-based row number of each batch row
+    rejects: list[tuple[int, str, list[str]]]   # ragged rows: (row, reason, values)
+    fraction: float                  # share of the file done after this chunk
+
+
+def _arrow_csv_chunks(plan: FilePlan, chunksize: int, include: list[int] | None = None) -> Iterator[_Chunk]:
+    per_row = max(8, plan.size // max(1, _estimate_rows(plan)))
+    block_size = int(min(64 << 20, max(256 << 10, chunksize * per_row)))
+    names = [f"c{i}" for i in range(len(plan.columns))]     # positional names (headers may repeat)
+    wanted = names if include is None else [names[i] for i in include]
+    read_options = pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=block_size,
+                                     encoding="utf8" if plan.encoding == "utf-8" else plan.encoding)
+    parse_options = pacsv.ParseOptions(delimiter=plan.delimiter, invalid_row_handler=lambda row: "error")
+    convert_options = pacsv.ConvertOptions(column_types={n: pa.string() for n in wanted}, include_columns=wanted,
+                                           strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False)
+    stream = pa.OSFile(str(plan.path))
+    try:
+        try:
+            reader = pacsv.open_csv(stream, read_options=read_options, parse_options=parse_options,
+                                    convert_options=convert_options)
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                return
+            raise _NeedsFallback(str(exc)) from None
+        done = 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
+                raise _NeedsFallback(str(exc)) from None
+            if batch.num_rows == 0:
+                continue
+            rows = np.arange(done + 1, done + batch.num_rows + 1, dtype=np.int64)
+            done += batch.num_rows
+            yield _Chunk(batch, rows, [], min(1.0, stream.tell() / plan.size) if plan.size else 1.0)
+    finally:
+        stream.close()
+
+
+def _estimate_rows(plan: FilePlan) -> int:
+    with open(plan.path, "rb") as fh:
+        head = fh.read(1 << 16)
+    lines = head.count(b"\n")
+    if lines <= 1 or len(head) < (1 << 16):
+        return max(1, lines)
+    return max(1, int(plan.size * lines / len(head)))
+
+
+def _python_csv_chunks(plan: FilePlan, chunksize: int, include: list[int] | None = None) -> Iterator[_Chunk]:
+    """Python's csv module: slower, but handles ragged rows and quoted line breaks with exact row numbers."""
+    n_columns = len(plan.columns)
+    wanted = list(range(n_columns)) if include is None else include
+    encoding = "utf-8-sig" if plan.encoding == "utf-8" else plan.encoding
+    raw = open(plan.path, "rb")
+    text = None
+    try:
+        import io
+
+        text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+        reader = csv.reader(text, delimiter=plan.delimiter, skipinitialspace=True)
+        header_seen = False
+        number = 0
+        columns: list[list[str | None]] = [[] for _ in wanted]
+        rows: list[int] = []
+        rejects: list[tuple[int, str, list[str]]] = []
+
+        def flush() -> _Chunk:
+            arrays = [pa.array(col, type=pa.string()) for col in columns]
+            batch = pa.RecordBatch.from_arrays(arrays, names=[f"c{i}" for i in wanted])
+            return _Chunk(batch, np.asarray(rows, dtype=np.int64), list(rejects),
+                          min(1.0, raw.tell() / plan.size) if plan.size else 1.0)
+
+        try:
+            for record in reader:
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue                       # blank line
+                if not header_seen:
+                    header_seen = True
+                    continue
+                number += 1
+                if len(record) != n_columns:
+                    rejects.append((number, f"has {len(record)} value(s), expected {n_columns} "
+                                            f"(is the delimiter {_delimiter_name(plan.delimiter)} right?)", record))
+                else:
+                    for col, i in zip(columns, wanted):
+                        value = record[i]
+                        col.append(value if value != "" else None)
+                    rows.append(number)
+                if len(rows) + len(rejects) >= chunksize:
+                    yield flush()
+                    columns = [[] for _ in wanted]
+                    rows, rejects = [], []
+        except csv.Error as exc:
+            raise DataFileError(f"{plan.path.name}: line {reader.line_num} cannot be read ({exc})") from None
+        if rows or rejects:
+            yield flush()
+    finally:
+        if text is not None:
+            text.detach()
+        raw.close()
+
+
+def _parquet_chunks(plan: FilePlan, chunksize: int, include: list[int] | None = None) -> Iterator[_Chunk]:
+    try:
+        pf = pq.ParquetFile(plan.path)
+        total = pf.metadata.num_rows
+        names = None if include is None else [plan.columns[i] for i in include]
+        done = 0
+        for batch in pf.iter_batches(batch_size=chunksize, columns=names, use_pandas_metadata=False):
+            if batch.num_rows == 0:
+                continue
+            rows = np.arange(done + 1, done + batch.num_rows + 1, dtype=np.int64)
+            done += batch.num_rows
+            yield _Chunk(batch, rows, [], done / total if total else 1.0)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataFileError(f"{plan.path.name} is not a readable Parquet file ({exc})") from None
+
+
+def _chunks(plan: FilePlan, engine: str, chunksize: int, include: list[int] | None = None) -> Iterator[_Chunk]:
+    if plan.file_type == "parquet":
+        return _parquet_chunks(plan, chunksize, include)
+    if engine == "arrow":
+        return _arrow_csv_chunks(plan, chunksize, include)
+    return _python_csv_chunks(plan, chunksize, include)
+
+
+def _delimiter_name(delimiter: str) -> str:
+    return {"\t": "tab", ";": "semicolon", ",": "comma"}.get(delimiter, repr(delimiter))
+
+
+# ============================================================================ collection year
+
+
+def _year_from_dates(values: list[str]) -> int | None:
+    """The latest year among date strings: the format that parses them all (assistant.data's rule),
+    or else the one that parses most of them (a few broken dates do not block the file)."""
+    cleaned = pd.Series(sorted({v.strip() for v in values if v and v.strip()}), dtype=object)
+    if cleaned.empty:
+        return None
+    try:
+        fmt = detect_date_format(cleaned)
+    except DataFileError:
+        counts = {f: int(pd.to_datetime(cleaned, format=f, errors="coerce").notna().sum()) for f in DATE_FORMATS}
+        fmt = max(DATE_FORMATS, key=lambda f: counts[f])
+        if counts[fmt] == 0:
+            return None
+    latest = pd.to_datetime(cleaned, format=fmt, errors="coerce").max()
+    return None if pd.isna(latest) else int(latest.year)
+
+
+def file_collection_year(plan: FilePlan, *, chunksize: int = 1_000_000) -> int | None:
+    """The year of the latest Dt_Customer in a raw file (None for a fields file)."""
+    if plan.layout != "raw":
+        return None
+    column = plan.sources["Dt_Customer"]
+    for engine in ("arrow", "python"):
+        try:
+            dates: set[str] = set()
+            latest_typed: int | None = None
+            for chunk in _chunks(plan, engine, chunksize, include=[column]):
+                arr = chunk.batch.column(0)
+                if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
+                    top = pc.max(arr).as_py()
+                    if top is not None:
+                        latest_typed = max(latest_typed or top.year, top.year)
+                    continue
+                arr = arr if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) else pc.cast(arr, pa.string())
+                dates.update(v for v in pc.unique(arr).to_pylist() if v is not None)
+            break
+        except _NeedsFallback:
+            continue
+    if latest_typed is not None:
+        return latest_typed
+    year = _year_from_dates(list(dates))
+    if year is None:
+        raise DataFileError(f"{plan.path.name}: Dt_Customer has no dates in a known format (dd-mm-yyyy, "
+                            f"dd/mm/yyyy, yyyy-mm-dd), so ages cannot be computed")
+    return year
+
+
+# ============================================================================ validating and scoring a chunk
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or (
+        hasattr(pa.types, "is_string_view") and pa.types.is_string_view(t))
+
+
+def _float_or_nan(text: str | None) -> float:
+    try:
+        return float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _parse_numbers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(values, status, clean): float64 values (NaN when not usable), a status per cell, and whether
+    every non-missing cell is a plain number (then no cell of the column needs neutralising)."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    n = len(arr)
+    status = np.zeros(n, dtype=np.int8)
+    t = arr.type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        values = pc.cast(arr, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        if arr.null_count:
+            status[arr.is_null().to_numpy(zero_copy_only=False)] = _MISSING
+        status[(status == _OK) & ~np.isfinite(values)] = _NOT_FINITE
+        return values, status, True
+    if not _is_text(t):
+        arr = pc.cast(arr, pa.string())
+    clean = True
+    try:
+        values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        missing = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        clean = False
+        text = pc.replace_substring(pc.utf8_trim_whitespace(arr), ",", "")
+        empty = pc.fill_null(pc.equal(text, ""), True)
+        text = pc.if_else(empty, pa.scalar(None, pa.string()), text)
+        missing = empty.to_numpy(zero_copy_only=False)
+        try:
+            values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            values = np.fromiter((_float_or_nan(v) for v in text.to_pylist()), dtype=np.float64, count=n)
+            unparsed = np.isnan(values) & ~missing
+            if unparsed.any():
+                lowered = pc.utf8_lower(text).to_numpy(zero_copy_only=False)
+                literal_nan = np.isin(lowered, ["nan", "+nan", "-nan"])
+                status[unparsed & ~literal_nan] = _NOT_NUMBER
+    if missing is not None:
+        status[missing] = _MISSING
+    status[(status == _OK) & ~np.isfinite(values)] = _NOT_FINITE
+    return values, status, clean
+
+
+@dataclass
+class _Problem:
+    mask: np.ndarray                       # rows (of the chunk) with this problem
+    message: Callable[[int], str]          # row position -> message
+
+
+def _source_problems(label: str, arr: pa.Array, values: np.ndarray, status: np.ndarray) -> list[_Problem]:
+    out = []
+    if (status == _MISSING).any():
+        out.append(_Problem(status == _MISSING, lambda i: f"{label} is missing"))
+    if (status == _NOT_NUMBER).any():
+        out.append(_Problem(status == _NOT_NUMBER,
+                            lambda i: str(InvalidValueError(label, arr[i].as_py(), "is not a number"))))
+    if (status == _NOT_FINITE).any():
+        out.append(_Problem(status == _NOT_FINITE,
+                            lambda i: str(InvalidValueError(label, float(values[i]), "is not a finite number"))))
+    return out
+
+
+def _range_problem(spec, values: np.ndarray, usable: np.ndarray) -> _Problem | None:
+    """Values that FieldSpec.check refuses (below/above the range, fraction in a whole-number field)."""
+    with np.errstate(invalid="ignore"):
+        bad = usable & ((values < spec.minimum) | (values > spec.maximum))
+        if spec.integer:
+            bad |= usable & (values != np.floor(values))
+    if not bad.any():
+        return None
+
+    def message(i: int) -> str:
+        try:
+            spec.check(float(values[i]))
+        except InvalidValueError as exc:
+            return str(exc)
+        return f"{spec.name}={values[i]!r} is invalid"  # pragma: no cover - the mask mirrors check()
+
+    return _Problem(bad, message)
+
+
+def _negative_part(column: str, values: np.ndarray, i: int) -> str:
+    return str(InvalidValueError(column, float(values[i]), "is below the minimum of 0"))
+
+
+@dataclass
+class _Validated:
+    X: np.ndarray          # (n, 7) field values in FIELD_NAMES order
+    good: np.ndarray       # rows that can be scored
+    messages: dict[int, str]   # row position -> "problem; problem"
+    clean_columns: set[int]    # batch columns whose every cell is a plain number
+
+
+def _validate(plan: FilePlan, batch: pa.RecordBatch, collection_year: int | None) -> _Validated:
+    n = batch.num_rows
+    problems: list[_Problem] = []
+    clean_columns: set[int] = set()
+    X = np.empty((n, len(FIELD_NAMES)), dtype=np.float64)
+    if plan.layout == "fields":
+        for j, spec in enumerate(FIELDS):
+            index = plan.sources[spec.name]
+            arr = batch.column(index)
+            values, status, clean = _parse_numbers(arr)
+            if clean:
+                clean_columns.add(index)
+            problems += _source_problems(spec.name, arr, values, status)
+            X[:, j] = values
+            problem = _range_problem(spec, values, status == _OK)
+            if problem:
+                problems.append(problem)
+    else:
+        parsed: dict[str, np.ndarray] = {}
+        usable_source: dict[str, np.ndarray] = {}
+        source_problems: dict[str, list[_Problem]] = {}
+        for column, index in plan.sources.items():
+            if column == "Dt_Customer":
+                continue
+            arr = batch.column(index)
+            values, status, clean = _parse_numbers(arr)
+            if clean:
+                clean_columns.add(index)
+            parsed[column] = values
+            usable_source[column] = status == _OK
+            source_problems[column] = _source_problems(column, arr, values, status)
+        derived = derive_fields(parsed.__getitem__, int(collection_year or 0))
+        for j, spec in enumerate(FIELDS):
+            sources = FIELD_SOURCES[spec.name]
+            usable = np.logical_and.reduce([usable_source[c] for c in sources])
+            for column in sources:
+                problems += source_problems[column]
+                if len(sources) > 1:      # parts of a sum (spending): none may be negative
+                    negative = usable_source[column] & (parsed[column] < 0)
+                    if negative.any():
+                        problems.append(_Problem(negative, functools.partial(_negative_part, column, parsed[column])))
+                    usable &= ~negative
+            values = np.asarray(derived[spec.name], dtype=np.float64)
+            X[:, j] = values
+            problem = _range_problem(spec, values, usable)
+            if problem:
+                problems.append(problem)
+    good = np.ones(n, dtype=bool)
+    for problem in problems:
+        good &= ~problem.mask
+    messages: dict[int, list[str]] = {}
+    if not good.all():
+        for problem in problems:           # problems are in field order, so messages are too
+            for i in np.flatnonzero(problem.mask):
+                messages.setdefault(int(i), []).append(problem.message(int(i)))
+    return _Validated(X=X, good=good, messages={i: "; ".join(m) for i, m in messages.items()},
+                      clean_columns=clean_columns)
+
+
+def _neutralise(arr: pa.Array) -> pa.Array:
+    """Prefix text cells that a spreadsheet would run as a formula with a single quote."""
+    if pa.types.is_dictionary(arr.type):
+        return pa.DictionaryArray.from_arrays(arr.indices, _neutralise(arr.dictionary))
+    if not _is_text(arr.type) or len(arr) == 0:
+        return arr
+    risky = pc.fill_null(pc.match_substring_regex(arr, _RISKY), False)
+    if not pc.any(risky).as_py():
+        return arr
+    fix = pc.and_(risky, pc.invert(pc.fill_null(pc.match_substring_regex(arr, _PLAIN_NUMBER), False)))
+    if not pc.any(fix).as_py():
+        return arr
+    return pc.if_else(fix, pc.binary_join_element_wise("'", arr, ""), arr)
+
+
+def neutralise_name(name: str) -> str:
+    """A header name made safe for spreadsheets (same rule as cells)."""
+    if re.match(_RISKY, name) and not re.match(_PLAIN_NUMBER, name):
+        return "'" + name
+    return name
+
+
+# ============================================================================ writing
+
+
+class _AtomicPath:
+    """A temporary file beside ``final``, renamed onto it by commit() and removed by discard()."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
+        os.close(fd)
+        self.tmp = Path(tmp)
+
+    def commit(self) -> None:
+        os.chmod(self.tmp, 0o644)
+        os.replace(self.tmp, self.final)
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
+class _TableWriter:
+    def __init__(self, final: Path, fmt: str, schema: pa.Schema, delimiter: str) -> None:
+        self.target = _AtomicPath(final)
+        self.fmt = fmt
+        self.schema = schema
+        self.file_schema = schema
+        try:
+            if fmt == "csv":
+                self.file_schema = pa.schema([f.with_name(neutralise_name(f.name)) for f in schema])
+                self.writer = pacsv.CSVWriter(str(self.target.tmp), self.file_schema,
+                                              write_options=pacsv.WriteOptions(delimiter=delimiter))
+            else:
+                self.writer = pq.ParquetWriter(str(self.target.tmp), schema)
+        except BaseException:
+            self.target.discard()
+            raise
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self.file_schema is not self.schema:
+            batch = pa.RecordBatch.from_arrays(batch.columns, schema=self.file_schema)
+        self.writer.write_batch(batch)
+
+    def commit(self) -> None:
+        self.writer.close()
+        self.target.commit()
+
+    def discard(self) -> None:
+        try:
+            self.writer.close()
+        except Exception:  # noqa: BLE001 - the writer may be half-open after a failure; the file goes anyway
+            pass
+        self.target.discard()
+
+
+def default_errors_path(output: Path) -> Path:
+    """``out.csv`` -> ``out.errors.csv`` beside it."""
+    return output.with_name(f"{output.stem}.errors.csv")
+
+
+def output_format(path: Path, fmt: str | None) -> Literal["csv", "parquet"]:
+    if fmt is not None:
+        if fmt not in ("csv", "parquet"):
+            raise DataFileError(f"format={fmt!r} is not one of csv, parquet")
+        return fmt  # type: ignore[return-value]
+    return "parquet" if path.suffix.lower() in PARQUET_SUFFIXES else "csv"
+
+
+# ============================================================================ scoring a file
+
+
+class _Run:
+    """One pass over a file: read, validate, score, write (output and errors), accumulate totals."""
+
+    def __init__(self, service: "SegmentationService", plan: FilePlan, output: Path, errors_path: Path,
+                 fmt: str, collection_year: int | None) -> None:
+        self.service, self.plan, self.fmt, self.year = service, plan, fmt, collection_year
+        self.output, self.errors_path = output, errors_path
+        self.keys = pa.array(list(service.cluster_keys), type=pa.string())
+        self.names = pa.array([service.segment_name(k) for k in service.cluster_keys], type=pa.string())
+        self.levels = pa.array(["borderline", "clear"], type=pa.string())
+        k = len(service.cluster_keys)
+        self.counts = np.zeros(k, dtype=np.int64)
+        self.sums = np.zeros((k, len(FIELD_NAMES)))
+        self.rows_read = self.rows_failed = self.ragged = 0
+        self.writer: _TableWriter | None = None
+        self.errors: _TableWriter | None = None
+        self.add_row = plan.id_column is None and ROW_COLUMN not in {plan.columns[i] for i in plan.keep}
+        self.delimiter = plan.delimiter if plan.file_type == "csv" else ","
+
+    # -- schemas
+    def _input_fields(self, schema: pa.Schema) -> list[pa.Field]:
+        return [pa.field(self.plan.columns[i], schema.field(i).type) for i in self.plan.keep]
+
+    def _out_schema(self, schema: pa.Schema) -> pa.Schema:
+        label_type = pa.dictionary(pa.int32(), pa.string()) if self.fmt == "csv" else pa.string()
+        fields = [pa.field(ROW_COLUMN, pa.int64())] if self.add_row else []
+        fields += self._input_fields(schema)
+        fields += [pa.field("segment_key", label_type), pa.field("segment_name", label_type),
+                   pa.field("confidence", label_type), pa.field("confidence_margin", pa.float64())]
+        return pa.schema(fields)
+
+    def _error_schema(self, schema: pa.Schema) -> pa.Schema:
+        return pa.schema([pa.field(ROW_COLUMN, pa.int64()), pa.field(ERROR_COLUMN, pa.string())]
+                         + [pa.field(f.name, f.type) for f in self._input_fields(schema)])
+
+    # -- one chunk
+    def process(self, chunk: _Chunk, pool: ThreadPoolExecutor, pending: list[Future]) -> None:
+        batch = chunk.batch
+        if self.writer is None:
+            self.writer = _TableWriter(self.output, self.fmt, self._out_schema(batch.schema), self.delimiter)
+        self.rows_read += batch.num_rows + len(chunk.rejects)
+        checked = _validate(self.plan, batch, self.year)
+        good = checked.good
+        n_good = int(good.sum())
+        if chunk.rejects or n_good < batch.num_rows:
+            self._write_errors(chunk, checked)
+        if n_good == 0:
+            return
+        all_good = n_good == batch.num_rows
+        X = checked.X if all_good else checked.X[good]
+        scored = self.service.score_array(X)
+        idx = np.asarray(scored["index"], dtype=np.int64)
+        self.counts += np.bincount(idx, minlength=len(self.counts))
+        for j in range(X.shape[1]):
+            self.sums[:, j] += np.bincount(idx, weights=X[:, j], minlength=len(self.counts))
+        kept = batch if all_good else batch.filter(pa.array(good))
+        columns = []
+        if self.add_row:
+            columns.append(pa.array(chunk.rows if all_good else chunk.rows[good], type=pa.int64()))
+        for i in self.plan.keep:
+            arr = kept.column(i)
+            if self.fmt == "csv" and i not in checked.clean_columns:
+                arr = _neutralise(arr)
+            columns.append(arr)
+        idx32 = pa.array(idx.astype(np.int32))
+        clear = pa.array((np.asarray(scored["confidence"]) == "clear").astype(np.int32))
+        labels = [pa.DictionaryArray.from_arrays(idx32, self.keys), pa.DictionaryArray.from_arrays(idx32, self.names),
+                  pa.DictionaryArray.from_arrays(clear, self.levels)]
+        if self.fmt != "csv":
+            labels = [a.dictionary_decode() for a in labels]
+        columns += labels
+        columns.append(pa.array(np.round(np.asarray(scored["margin"], dtype=np.float64), MARGIN_DECIMALS)))
+        out = pa.RecordBatch.from_arrays(columns, schema=self.writer.schema)
+        if pending:                       # keep at most one write in flight (bounded memory)
+            pending.pop().result()
+        pending.append(pool.submit(self.writer.write, out))
+
+    def _write_errors(self, chunk: _Chunk, checked: _Validated) -> None:
+        batch = chunk.batch
+        if self.errors is None:
+            self.errors = _TableWriter(self.errors_path, "csv", self._error_schema(batch.schema), self.delimiter)
+        schema = self.errors.schema
+        positions = np.asarray(sorted(checked.messages), dtype=np.int64)
+        self.rows_failed += len(positions) + len(chunk.rejects)
+        self.ragged += len(chunk.rejects)
+        if not chunk.rejects:             # the common case: whole columns at once
+            bad = batch.take(pa.array(positions))
+            columns = [pa.array(chunk.rows[positions], pa.int64()),
+                       _neutralise(pa.array([checked.messages[int(i)] for i in positions], pa.string()))]
+            columns += [_neutralise(bad.column(i)) for i in self.plan.keep]
+            self.errors.write(pa.RecordBatch.from_arrays(columns, schema=schema))
+            return
+        # Python reader with ragged rows: every column is text; merge both kinds in row order
+        entries: list[tuple[int, str, list[str | None]]] = []
+        for i in positions:
+            values = [batch.column(c)[int(i)].as_py() for c in range(batch.num_columns)]
+            entries.append((int(chunk.rows[i]), checked.messages[int(i)], values))
+        for row, reason, record in chunk.rejects:
+            entries.append((row, reason, [v if v != "" else None for v in record]))
+        entries.sort(key=lambda e: e[0])
+        columns = [pa.array([e[0] for e in entries], pa.int64()),
+                   _neutralise(pa.array([e[1] for e in entries], pa.string()))]
+        for i in self.plan.keep:
+            columns.append(_neutralise(pa.array([e[2][i] if i < len(e[2]) else None for e in entries], pa.string())))
+        self.errors.write(pa.RecordBatch.from_arrays(columns, schema=schema))
+
+    def finish_empty(self, schema: pa.Schema) -> None:
+        if self.writer is None:
+            self.writer = _TableWriter(self.output, self.fmt, self._out_schema(schema), self.delimiter)
+
+    def discard(self) -> None:
+        for writer in (self.writer, self.errors):
+            if writer is not None:
+                writer.discard()
+
+
+def _empty_schema(plan: FilePlan) -> pa.Schema:
+    if plan.file_type == "parquet":
+        return pq.ParquetFile(plan.path).schema_arrow
+    return pa.schema([pa.field(f"c{i}", pa.string()) for i in range(len(plan.columns))])
+
+
+def score_file(service: "SegmentationService", input_path: str | Path, output_path: str | Path, *,
+               fmt: str | None = None, chunksize: int = 200_000, errors_path: str | Path | None = None,
+               progress: Progress | None = None, collection_year: int | None = None) -> BatchSummary:
+    """Score every row of a customer file into ``output_path`` (see the module docstring).
+
+    ``fmt``: "csv" or "parquet" (default from the output's suffix). ``errors_path``: where rows that
+    cannot be scored go (default ``<output stem>.errors.csv``). ``collection_year``: the year ages
+    of a raw file are computed against (default: its latest Dt_Customer). Raises DataFileError for
+    a file that cannot be read at all; the previous output, if any, is then left untouched.
+    """
+    started = time.perf_counter()
+    if chunksize < 1:
+        raise DataFileError(f"chunksize={chunksize} is below the minimum of 1")
+    input_path, output_path = Path(input_path), Path(output_path)
+    plan = inspect_file(input_path)
+    fmt = output_format(output_path, fmt)
+    if not output_path.parent.is_dir():
+        raise DataFileError(f"the output folder {output_path.parent} does not exist")
+    if output_path.exists() and output_path.resolve() == input_path.resolve():
+        raise DataFileError(f"{output_path} is the input file; choose another output")
+    errors_path = Path(errors_path) if errors_path is not None else default_errors_path(output_path)
+    year = collection_year if collection_year is not None else file_collection_year(plan)
+    engines = ("arrow", "python") if plan.file_type == "csv" else ("parquet",)
+    for attempt, engine in enumerate(engines):
+        run = _Run(service, plan, output_path, errors_path, fmt, year)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer")
+        pending: list[Future] = []
+        try:
+            for chunk in _chunks(plan, engine, chunksize):
+                run.process(chunk, pool, pending)
+                if progress is not None:
+                    progress(run.rows_read, chunk.fraction)
+            for future in pending:
+                future.result()
+            if run.rows_read == 0:
+                raise DataFileError(f"{input_path.name} has a header but no data rows")
+            if run.ragged == run.rows_read:
+                raise DataFileError(f"{input_path.name}: no row has the header's {len(plan.columns)} values; "
+                                    f"is the delimiter {_delimiter_name(plan.delimiter)} right?")
+            run.finish_empty(_empty_schema(plan))
+            run.writer.commit()  # type: ignore[union-attr]
+            if run.errors is not None:
+                run.errors.commit()
+            elif errors_path.exists() and errors_path.resolve() != input_path.resolve():
+                errors_path.unlink()          # a stale errors file would not describe this output
+            break
+        except _NeedsFallback:
+            run.discard()
+            if attempt + 1 == len(engines):  # pragma: no cover - the python reader never asks
+                raise DataFileError(f"{input_path.name} cannot be read as CSV") from None
+            continue
+        except BaseException:
+            run.discard()
+            raise
+        finally:
+            pool.shutdown(wait=True)
+    return BatchSummary(
+        input_path=str(input_path), output_path=str(output_path),
+        errors_path=str(errors_path) if run.errors is not None else None,
+        input_format=plan.layout, file_type=plan.file_type, output_format=fmt,  # type: ignore[arg-type]
+        collection_year=year, rows_read=run.rows_read, rows_scored=int(run.counts.sum()),
+        rows_failed=run.rows_failed, segments=_totals(service, run.counts, run.sums),
+        seconds=time.perf_counter() - started)
+
+
+# ============================================================================ command line
+
+
+class _StderrProgress:
+    """A progress line on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, template: str, name: str, stream=None) -> None:
+        self.template, self.name = template, name
+        self.stream = stream if stream is not None else sys.stderr
+        self.last = 0.0
+        self.drawn = False
+
+    def __call__(self, rows: int, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1 and fraction < 1.0:
+            return
+        self.last = now
+        self.stream.write("\r" + self.template.format(input=self.name, rows=rows, percent=fraction))
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def format_summary(summary: BatchSummary, texts: CliTexts) -> str:
+    """The CLI's summary: counts and averages per segment, then the errors line."""
+    from assistant.fields import FIELDS_BY_NAME
+
+    lines = [texts.scored.format(rows_scored=summary.rows_scored, rows_read=summary.rows_read,
+                                 seconds=summary.seconds, output=summary.output_path),
+             texts.segment_header]
+    for seg in summary.segments:
+        lines.append(texts.segment_line.format(name=seg.segment_name, key=seg.segment_key, count=seg.count,
+                                               share=seg.share))
+        if seg.count:
+            items = [texts.average_item.format(label=FIELDS_BY_NAME[n].label, label_lower=FIELDS_BY_NAME[n].label.lower(),
+                                               value=FIELDS_BY_NAME[n].format(v))
+                     for n, v in seg.averages.items()]
+            lines.append(texts.averages_line.format(averages=", ".join(items)))
+    if summary.rows_failed:
+        lines.append(texts.errors.format(rows_failed=summary.rows_failed, errors_path=summary.errors_path))
+    else:
+        lines.append(texts.no_errors)
+    return "\n".join(lines)
+
+
+def run_score(args, *, service: "SegmentationService") -> int:
+    """``segment-assistant score INPUT -o OUTPUT [--format] [--chunksize] [--engine] [--scheduler]``."""
+    texts = load_batch_texts(getattr(args, "knowledge_dir", None)).cli
+    if args.chunksize < 1:
+        raise AssistantError(f"--chunksize={args.chunksize} is below the minimum of 1")
+    if args.engine == "dask":
+        from assistant.distributed import run_dask
+
+        return run_dask(args, service=service, texts=texts)
+    if args.scheduler:
+        raise AssistantError("--scheduler needs --engine dask")
+    progress = _StderrProgress(texts.progress, Path(args.input).name)
+    try:
+        summary = score_file(service, args.input, args.output, fmt=args.format, chunksize=args.chunksize,
+                             progress=progress)
+    finally:
+        progress.close()
+    print(format_summary(summary, texts))
+    return 0
+
+
+__all__ = [
+    "ADDED_COLUMNS", "BatchSummary", "BatchTexts", "CliTexts", "FilePlan", "Progress", "SegmentTotals", "UiTexts",
+    "combine_summaries", "default_errors_path", "file_collection_year", "format_summary", "inspect_file",
+    "load_batch_texts", "neutralise_name", "output_format", "run_score", "score_file",
+]

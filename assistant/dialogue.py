@@ -1,0 +1,869 @@
+"""The conversation: a per-session state machine over the seven customer fields.
+
+In the spirit of Rasa SDK forms: each field is a slot, the next question is the first empty slot
+(in field order), every value goes through the field's rule (the parser calls
+``FieldSpec.check``), and a refused value clears its slot and is asked again (after two refusals
+on the same field the field is explained too). Once every slot is filled the customer is
+assigned to a segment; the conversation then goes on with explanations, what-ifs, corrections
+and questions about the segments.
+
+:class:`Dialogue` holds only read-only things (the service, the texts, compiled patterns), so one
+instance serves every session and thread. All per-session data lives in :class:`DialogueState`,
+a frozen pydantic model: :meth:`Dialogue.respond` returns a new state and never changes the old
+one, and the state round-trips through ``model_dump()`` / ``model_validate()`` (the REST API keeps
+it server-side, ``gr.State`` holds it).
+
+Every sentence the assistant says lives in ``knowledge/dialogue.yaml`` (validated at load by
+:class:`DialogueTexts`); this module only chooses and fills templates.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+
+from assistant.errors import InvalidValueError, KnowledgeBaseError
+from assistant.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME, FieldSpec
+from assistant.knowledge import SEGMENT_KEYS, default_knowledge_dir, validate_yaml
+from assistant.parsing import ParseResult, parse_message
+from assistant.schemas import ProfileDraft, SegmentInfo, SegmentResult
+
+log = logging.getLogger(__name__)
+
+DIALOGUE_FILE = "dialogue.yaml"
+DEFAULT_MAX_MESSAGE_CHARS = 10_000
+QUOTE_CHARS = 80          # how much of a message we quote back when we did not understand it
+EXPLAIN_AFTER_FAILURES = 2
+
+# ============================================================================ the texts
+
+_FIELD_PLACEHOLDERS = {"label", "unit", "example", "example_raw", "minimum", "maximum"}
+
+
+def _template_problem(where: str, template: str, allowed: set[str]) -> str | None:
+    """Why ``template`` cannot be filled with ``allowed`` keyword placeholders (None if it can)."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return f"{where} is not a valid template ({exc}; write a literal brace as {{{{ or }}}})"
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if not name.isidentifier():
+            return f"{where} has a placeholder {{{name}}}; use a plain name, one of {sorted(allowed)}"
+        if spec or conversion:
+            return f"{where}: placeholder {{{name}}} must not have a format spec or conversion"
+        if name not in allowed:
+            return f"{where} uses unknown placeholder {{{name}}}; allowed: {sorted(allowed)}"
+    return None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Templates(_Strict):
+    """Every field is a template; ``_allowed`` lists the placeholders each may use."""
+
+    _allowed: ClassVar[dict[str, set[str]]] = {}
+
+    @model_validator(mode="after")
+    def _check_placeholders(self) -> "_Templates":
+        problems = [p for name, allowed in self._allowed.items()
+                    if (p := _template_problem(name, getattr(self, name), allowed))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _templates(name: str, doc: str, allowed: dict[str, set[str]]) -> type[_Templates]:
+    """A model with one required, non-empty template per key of ``allowed``."""
+    base = type(f"_{name}Base", (_Templates,), {"_allowed": allowed, "__module__": __name__})
+    fields = {key: (str, Field(min_length=1)) for key in allowed}
+    return create_model(name, __base__=base, __doc__=doc, __module__=__name__, **fields)
+
+
+ReplyTexts = _templates("ReplyTexts", "The assistant's replies (knowledge/dialogue.yaml: replies).", {
+    "noted": {"values"},
+    "value": {"label", "label_lower", "value"},
+    "corrected": {"label", "old", "new"},
+    "rejected": {"error", "label", "minimum", "maximum"},
+    "explain": {"label", "description", "minimum", "maximum", "example"},
+    "kept": {"label", "value"},
+    "complete": set(),
+    "after_result": set(),
+    "segment_same": {"segment_name"},
+    "segment_changed": {"old_segment", "new_segment"},
+    "fallback": {"quote"},
+    "fallback_collecting": set(),
+    "fallback_complete": set(),
+    "empty": set(),
+    "too_long": {"limit"},
+    "resume": {"question"},
+    "help": {"fields"},
+    "hello": set(),
+    "thanks": set(),
+    "reset": set(),
+    "new_customer": set(),
+    "cancel": {"values"},
+    "cancel_nothing": set(),
+    "summary": {"known", "missing"},
+    "summary_complete": {"known", "segment_name"},
+    "summary_empty": set(),
+    "summary_line": {"label", "value"},
+    "why": {"segment_name", "reasons", "confidence"},
+    "why_incomplete": set(),
+    "result_incomplete": set(),
+    "what_if_incomplete": set(),
+    "what_if_nothing": set(),
+    "what_if_rejected": {"error", "label", "minimum", "maximum"},
+    "what_if_same": {"changes", "segment_name", "confidence"},
+    "what_if_changed": {"changes", "old_segment", "new_segment", "confidence"},
+    "what_if_footer": set(),
+    "change": {"label", "old", "new"},
+    "list_segments": {"count", "segments"},
+    "segment_line": {"name", "key", "summary"},
+    "sizes": {"total", "table"},
+    "about": {"name", "key", "description", "characteristics", "size", "share", "headline"},
+    "bullet": {"text"},
+    "strategy": {"name", "headline", "tactics", "channels", "kpi"},
+    "strategy_which": {"names"},
+    "compare": {"names", "table", "summaries"},
+    "compare_line": {"name", "summary"},
+    "compare_which": {"names"},
+    "field_help": {"label", "unit", "description", "minimum", "maximum", "example"},
+})
+
+ResultTexts = _templates("ResultTexts", "The building blocks of a rendered result (dialogue.yaml: result).", {
+    "title": {"segment_name"},
+    "summary": {"summary"},
+    "column_field": set(),
+    "column_customer": set(),
+    "column_average": {"segment_name"},
+    "column_segment": set(),
+    "column_size": set(),
+    "column_share": set(),
+    "confidence": {"text"},
+    "reasons_title": set(),
+    "strategy_title": {"headline"},
+    "channels": {"channels"},
+    "kpi": {"kpi"},
+    "warning": {"warning"},
+})
+
+_Phrases = list[str]
+TRIGGERS = ("help", "hello", "thanks", "reset", "cancel", "new_customer", "summary", "result", "why", "what_if",
+            "what_about", "compare", "strategy", "sizes", "list", "about", "field_help", "all")
+
+
+def _clean_phrases(value: list[str]) -> list[str]:
+    out = []
+    for phrase in value:
+        words = str(phrase).lower().split()
+        if not words:
+            raise ValueError("a trigger phrase is empty")
+        out.append(" ".join(words))
+    return out
+
+
+class Triggers(_Strict):
+    """Phrases (lower case, whole words) that trigger each command or question."""
+
+    help: _Phrases = Field(min_length=1)
+    hello: _Phrases = Field(min_length=1)
+    thanks: _Phrases = Field(min_length=1)
+    reset: _Phrases = Field(min_length=1)
+    cancel: _Phrases = Field(min_length=1)
+    new_customer: _Phrases = Field(min_length=1)
+    summary: _Phrases = Field(min_length=1)
+    result: _Phrases = Field(min_length=1)
+    why: _Phrases = Field(min_length=1)
+    what_if: _Phrases = Field(min_length=1)
+    what_about: _Phrases = Field(min_length=1)
+    compare: _Phrases = Field(min_length=1)
+    strategy: _Phrases = Field(min_length=1)
+    sizes: _Phrases = Field(min_length=1)
+    list: _Phrases = Field(min_length=1)
+    about: _Phrases = Field(min_length=1)
+    field_help: _Phrases = Field(min_length=1)
+    all: _Phrases = Field(min_length=1)
+
+    @field_validator(*TRIGGERS)
+    @classmethod
+    def _clean(cls, value: list[str]) -> list[str]:
+        return _clean_phrases(value)
+
+
+class TerminalTexts(_Strict):
+    prompt: str
+    goodbye: str = Field(min_length=1)
+    quit: _Phrases = Field(min_length=1)
+
+    @field_validator("quit")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return _clean_phrases(value)
+
+
+class DialogueTexts(_Strict):
+    """The validated contents of ``knowledge/dialogue.yaml``."""
+
+    greeting: str = Field(min_length=1)
+    questions: dict[str, str]
+    replies: ReplyTexts
+    result: ResultTexts
+    triggers: Triggers
+    fillers: list[str]
+    segment_aliases: dict[str, list[str]]
+    terminal: TerminalTexts
+
+    @field_validator("questions")
+    @classmethod
+    def _every_field_asked(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = [n for n in FIELD_NAMES if not str(value.get(n) or "").strip()]
+        if missing:
+            raise ValueError(f"no question for field(s) {', '.join(missing)}")
+        unknown = sorted(set(value) - set(FIELD_NAMES))
+        if unknown:
+            raise ValueError(f"question(s) for unknown field(s) {', '.join(unknown)}; fields: {', '.join(FIELD_NAMES)}")
+        problems = [p for n in FIELD_NAMES if (p := _template_problem(f"questions.{n}", value[n], _FIELD_PLACEHOLDERS))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return {n: value[n] for n in FIELD_NAMES}
+
+    @field_validator("greeting")
+    @classmethod
+    def _greeting(cls, value: str) -> str:
+        problem = _template_problem("greeting", value, {"question"})
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("fillers")
+    @classmethod
+    def _fillers(cls, value: list[str]) -> list[str]:
+        return [w.lower() for w in value]
+
+    @field_validator("segment_aliases")
+    @classmethod
+    def _aliases(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(value) - set(SEGMENT_KEYS))
+        if unknown:
+            raise ValueError(f"aliases for unknown segment(s) {', '.join(unknown)}; segments: {', '.join(SEGMENT_KEYS)}")
+        return {key: _clean_phrases(aliases) for key, aliases in value.items()}
+
+    @model_validator(mode="after")
+    def _alias_unique(self) -> "DialogueTexts":
+        seen: dict[str, str] = {}
+        for key, aliases in self.segment_aliases.items():
+            for alias in aliases:
+                if seen.setdefault(alias, key) != key:
+                    raise ValueError(f"segment alias {alias!r} is given for both {seen[alias]} and {key}")
+        return self
+
+
+def load_dialogue_texts(knowledge_dir: str | Path | None = None) -> DialogueTexts:
+    """Load and validate ``dialogue.yaml`` (KnowledgeBaseError names the file and the problem)."""
+    directory = Path(knowledge_dir) if knowledge_dir is not None else default_knowledge_dir()
+    return validate_yaml(directory / DIALOGUE_FILE, DialogueTexts)
+
+
+# ============================================================================ state and turns
+
+
+class DialogueState(BaseModel):
+    """One conversation: what is known about the current customer, and what was asked last.
+
+    ``pending`` is the field the last reply asked about (a bare number answers it); ``failures``
+    counts refused values per field since its last accepted one; ``segment_key`` is the segment
+    of the last result shown (to tell whether a correction changes it).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profile: ProfileDraft = Field(default_factory=ProfileDraft)
+    pending: str | None = None
+    failures: dict[str, int] = Field(default_factory=dict)
+    segment_key: str | None = None
+
+    @field_validator("pending")
+    @classmethod
+    def _pending_field(cls, value: str | None) -> str | None:
+        if value is not None and value not in FIELDS_BY_NAME:
+            raise ValueError(f"pending={value!r} is not one of {', '.join(FIELD_NAMES)}")
+        return value
+
+    @field_validator("failures")
+    @classmethod
+    def _failure_fields(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(FIELD_NAMES))
+        if unknown:
+            raise ValueError(f"failures for unknown field(s) {', '.join(unknown)}")
+        return value
+
+    @property
+    def complete(self) -> bool:
+        return not self.profile.missing()
+
+    @property
+    def asking(self) -> str | None:
+        """The field the assistant is waiting for (None once the profile is complete)."""
+        missing = self.profile.missing()
+        if not missing:
+            return None
+        return self.pending if self.pending in missing else missing[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """The assistant's answer to one message, with the new state."""
+
+    reply: str
+    state: DialogueState
+    result: SegmentResult | None = None
+
+    @property
+    def profile(self) -> dict[str, int | float | None]:
+        return self.state.profile.as_dict()
+
+    @property
+    def complete(self) -> bool:
+        return self.state.complete
+
+    def as_json(self) -> dict[str, Any]:
+        return {"reply": self.reply, "profile": self.profile, "complete": self.complete,
+                "result": self.result.model_dump() if self.result is not None else None}
+
+
+# ============================================================================ text helpers
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def escape_markdown(text: str) -> str:
+    """User text made inert in a Markdown reply: Markdown specials backslashed, HTML escaped."""
+    return html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=True)
+
+
+def _sanitise(text: str) -> str:
+    """Drop control characters and lone surrogates; tabs and newlines become spaces."""
+    text = _CONTROL.sub(" ", text.replace("\t", " ").replace("\r", " "))
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        text = "".join(ch for ch in text if not "\ud800" <= ch <= "\udfff")
+    return text
+
+
+def _quote(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > QUOTE_CHARS:
+        text = text[:QUOTE_CHARS - 1].rstrip() + "\u2026"
+    return escape_markdown(text)
+
+
+def _phrase_pattern(phrases: list[str] | tuple[str, ...]) -> str:
+    """Whole-word alternatives; any run of non-word characters (or ``_``) may stand between a phrase's words."""
+    alternatives = sorted({p for p in phrases if p}, key=len, reverse=True)
+    return "|".join(r"[\W_]+".join(re.escape(w) for w in p.split()) for p in alternatives)
+
+
+def _compile(phrases) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w)(?:{_phrase_pattern(phrases)})(?!\w)", re.IGNORECASE)
+
+
+def _words(text: str) -> str:
+    """A phrase reduced to its lower-case words, for looking up what a pattern matched."""
+    return " ".join(re.findall(r"[^\W_]+", text.lower()))
+
+
+# same-length replacements, so positions found in the normalised text hold in the original
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+
+
+def _share(x: float) -> str:
+    return f"{x:.0%}"
+
+
+def _table(header: list[str], rows: list[list[str]], align_right_from: int = 1) -> str:
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    sep = ["---" if i < align_right_from else "---:" for i in range(len(header))]
+    return "\n".join([row(header), "|" + "|".join(sep) + "|", *(row(r) for r in rows)])
+
+
+def render_result(result: SegmentResult, texts: DialogueTexts) -> str:
+    """A result as Markdown: segment and summary, the customer beside the segment averages,
+    confidence, reasons, strategy (headline, tactics, channels, KPI) and warnings."""
+    t = texts.result
+    bullet = texts.replies.bullet
+    rows = [[f.label, f.format(result.customer.get(f.name)), f.format(result.segment_averages.get(f.name))]
+            for f in FIELDS]
+    parts = [
+        t.title.format(segment_name=result.segment_name),
+        t.summary.format(summary=result.summary),
+        _table([t.column_field, t.column_customer, t.column_average.format(segment_name=result.segment_name)], rows),
+        t.confidence.format(text=result.confidence.text),
+    ]
+    if result.reasons:
+        parts.append(t.reasons_title + "\n" + "\n".join(bullet.format(text=r) for r in result.reasons))
+    s = result.strategy
+    parts.append(t.strategy_title.format(headline=s.headline) + "\n"
+                 + "\n".join(bullet.format(text=x) for x in s.tactics))
+    parts.append(t.channels.format(channels=", ".join(s.channels)) + "  \n" + t.kpi.format(kpi=s.kpi))
+    parts.extend(t.warning.format(warning=w) for w in result.warnings)
+    return "\n\n".join(parts)
+
+
+# ============================================================================ the engine
+
+
+class Dialogue:
+    """The conversation engine. One per process; stateless and thread-safe."""
+
+    def __init__(self, service, texts: DialogueTexts, *, max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
+                 safety_net: bool = True) -> None:
+        """``safety_net=False`` lets an unexpected exception through (tests); by default it is
+        logged and answered with a short apology, the state unchanged."""
+        self.service = service
+        self.texts = texts
+        self.max_message_chars = int(max_message_chars)
+        self.safety_net = safety_net
+        self._segments: dict[str, SegmentInfo] = {s.key: s for s in service.segments()}
+        unknown = sorted(set(texts.segment_aliases) - set(self._segments))
+        if unknown:
+            raise KnowledgeBaseError(f"{DIALOGUE_FILE}: segment_aliases names unknown segment(s) {', '.join(unknown)}")
+        tr = texts.triggers
+        self._re = {name: _compile(getattr(tr, name)) for name in TRIGGERS}
+        lead = r"^\W*(?:(?:and|so|ok|okay|but|well|hmm|now|then|also)\W+)*"
+        self._what_if_start = re.compile(rf"{lead}(?:{_phrase_pattern(tr.what_if)})(?!\w)", re.IGNORECASE)
+        self._what_about_start = re.compile(rf"{lead}(?:{_phrase_pattern(tr.what_about)})(?!\w)", re.IGNORECASE)
+        self._fillers = frozenset(texts.fillers)
+        aliases: dict[str, str] = {}
+        for key, info in self._segments.items():
+            words = info.name.lower().split()
+            singular = [*words[:-1], words[-1].removesuffix("s")]          # "vip customer"
+            first_singular = [words[0].removesuffix("s"), *words[1:]]     # "browser without conversion"
+            for alias in (key, info.name, " ".join(singular), " ".join(first_singular),
+                          *texts.segment_aliases.get(key, ())):
+                aliases.setdefault(_words(alias), key)
+        self._alias_key = aliases
+        self._segment_re = _compile(list(aliases))
+        field_words: dict[str, str] = {}
+        for f in FIELDS:
+            for word in (f.name, f.label, *f.synonyms):
+                field_words.setdefault(_words(word), f.name)
+        self._field_word = field_words
+        self._field_re = _compile(list(field_words))
+
+    @classmethod
+    def create(cls, service, knowledge_dir: str | Path | None = None, **kwargs) -> "Dialogue":
+        """Load ``dialogue.yaml`` from ``knowledge_dir`` (default: the service's knowledge folder)."""
+        if knowledge_dir is None:
+            knowledge_dir = getattr(getattr(service, "knowledge", None), "directory", None)
+        return cls(service, load_dialogue_texts(knowledge_dir), **kwargs)
+
+    # ------------------------------------------------------------------ public API
+
+    def greet(self, state: DialogueState | None = None) -> Turn:
+        """The opening message (with the first question, or the result if the customer is complete)."""
+        state = self._coerce_state(state)
+        state, result = self._settle(state)
+        follow = self.texts.replies.after_result if result is not None else self._question(state.asking)
+        return Turn(self.texts.greeting.format(question=follow), state, result)
+
+    def respond(self, state: DialogueState | None, message: str) -> Turn:
+        """Answer one message. Never raises for any message; returns the new state."""
+        state = self._coerce_state(state)
+        try:
+            return self._respond(state, message)
+        except Exception:
+            if not self.safety_net:
+                raise
+            log.exception("dialogue failed on a message of %d characters", len(message) if isinstance(message, str) else -1)
+            r = self.texts.replies
+            try:
+                return self._with_followup(state, [r.fallback_complete if state.complete else r.fallback_collecting])
+            except Exception:
+                log.exception("dialogue failed to apologise")
+                return Turn(r.fallback_collecting, state, None)
+
+    # ------------------------------------------------------------------ routing
+
+    def _respond(self, state: DialogueState, message: Any) -> Turn:
+        r = self.texts.replies
+        if not isinstance(message, str):
+            message = message.decode("utf-8", "replace") if isinstance(message, (bytes, bytearray)) else (
+                "" if message is None else str(message))
+        if len(message) > self.max_message_chars:
+            return self._with_followup(state, [r.too_long.format(limit=f"{self.max_message_chars:,}")])
+        text = _sanitise(message)
+        if not text.strip():
+            return self._with_followup(state, [r.empty])
+        norm = text.translate(_QUOTES)  # patterns ignore case; positions match ``text``
+        complete = state.complete
+
+        # what-if: a hypothetical on the complete customer
+        m = self._what_if_start.search(norm)
+        if m:
+            return self._what_if(state, text[m.end():])
+        m = self._what_about_start.search(norm)
+        if m and complete:
+            hypothetical = parse_message(text[m.end():])
+            if not hypothetical.empty:
+                return self._what_if(state, text[m.end():], hypothetical)
+
+        # commands that start a new customer or drop this one
+        if self._re["new_customer"].search(norm):
+            rest = self._re["new_customer"].sub(" ", text)
+            return self._new_customer(state, r.new_customer, parse_message(rest))
+        if self._only(norm, "reset"):
+            return self._new_customer(state, r.reset, None)
+        if self._only(norm, "cancel"):
+            return self._cancel(state)
+
+        quiet = parse_message(text)  # values stated with a cue; bare numbers are not taken here
+        if quiet.empty:
+            segments = self._mentions(norm)
+            fields = self._field_mentions(norm)
+            if fields and not segments and self._re["field_help"].search(norm):
+                return self._field_help(state, fields)
+            if self._re["help"].search(norm):
+                return self._with_followup(state, [self._help()])
+            if self._re["summary"].search(norm):
+                return self._summary(state)
+            if self._re["why"].search(norm) and (complete or not segments) and (
+                    self._only(norm, "why", extra=segments) or norm.rstrip().endswith("?")):
+                return self._why(state)
+            if self._only(norm, "result", extra=segments) and (complete or not segments):
+                return self._show_result(state)
+            if self._re["compare"].search(norm):
+                return self._compare(state, segments, norm)
+            if self._re["strategy"].search(norm):
+                return self._strategy(state, segments, norm)
+            if self._re["sizes"].search(norm):
+                return self._with_followup(state, [self._sizes()])
+            if self._re["list"].search(norm) and not segments:
+                return self._with_followup(state, [self._list()])
+            if segments and (self._re["about"].search(norm) or self._only(norm, None, extra=segments)
+                             or norm.rstrip().endswith("?")):
+                return self._with_followup(state, [self._about(k) for k in segments])
+            if self._only(norm, "hello"):
+                return self._with_followup(state, [r.hello])
+            if self._only(norm, "thanks"):
+                return self._with_followup(state, [r.thanks])
+
+        parsed = quiet if state.asking is None else parse_message(text, pending=state.asking)
+        if not parsed.empty:
+            return self._values(state, parsed)
+        segments = self._mentions(norm)
+        if segments:
+            return self._with_followup(state, [self._about(k) for k in segments])
+        return self._with_followup(state, [r.fallback.format(quote=_quote(text)),
+                                           r.fallback_complete if complete else r.fallback_collecting])
+
+    def _only(self, norm: str, trigger: str | None, extra: list[str] | None = None) -> bool:
+        """True when ``norm`` holds the trigger (if given) and otherwise only filler words
+        (and the names of the ``extra`` segments)."""
+        rest = norm
+        if trigger is not None:
+            pattern = self._re[trigger]
+            if not pattern.search(rest):
+                return False
+            rest = pattern.sub(" ", rest)
+        if extra:
+            rest = self._segment_re.sub(" ", rest)
+        return all(word.lower() in self._fillers for word in re.findall(r"[\w']+", rest))
+
+    def _mentions(self, text: str) -> list[str]:
+        """The segments ``text`` names, in order of first mention."""
+        keys: list[str] = []
+        for m in self._segment_re.finditer(text):
+            key = self._alias_key.get(_words(m.group()))
+            if key is not None and key not in keys:
+                keys.append(key)
+        return keys
+
+    def _field_mentions(self, text: str) -> list[str]:
+        names: list[str] = []
+        for m in self._field_re.finditer(text):
+            name = self._field_word.get(_words(m.group()))
+            if name is not None and name not in names:
+                names.append(name)
+        return names
+
+    # ------------------------------------------------------------------ state helpers
+
+    @staticmethod
+    def _coerce_state(state: Any) -> DialogueState:
+        if state is None:
+            return DialogueState()
+        if isinstance(state, DialogueState):
+            return state
+        return DialogueState.model_validate(state)
+
+    def _settle(self, state: DialogueState) -> tuple[DialogueState, SegmentResult | None]:
+        """Normalise ``pending`` and compute the result of a complete profile."""
+        if state.complete:
+            result = self.service.assign(state.profile.to_profile())
+            if state.pending is not None or state.segment_key != result.segment_key:
+                state = state.model_copy(update={"pending": None, "segment_key": result.segment_key})
+            return state, result
+        asking = state.asking
+        if state.pending != asking or state.segment_key is not None:
+            state = state.model_copy(update={"pending": asking, "segment_key": None})
+        return state, None
+
+    def _turn(self, state: DialogueState, lines: list[str], result: SegmentResult | None) -> Turn:
+        return Turn("\n\n".join(line for line in lines if line), state, result)
+
+    def _with_followup(self, state: DialogueState, lines: list[str]) -> Turn:
+        """Lines, then (while collecting) the pending question again; the profile is not touched."""
+        state, result = self._settle(state)
+        if result is None:
+            lines = [*lines, self.texts.replies.resume.format(question=self._question(state.asking))]
+        return self._turn(state, lines, result)
+
+    def _question(self, name: str | None) -> str:
+        if name is None:
+            return self.texts.replies.after_result
+        f = FIELDS_BY_NAME[name]
+        return self.texts.questions[name].format(
+            label=f.label, unit=f.unit, example=f.format(f.example), example_raw=_raw(f.example),
+            minimum=f.format(f.minimum), maximum=f.format(f.maximum))
+
+    # ------------------------------------------------------------------ collecting values
+
+    def _values(self, state: DialogueState, parsed: ParseResult) -> Turn:
+        r = self.texts.replies
+        state, old_result = self._settle(state)
+        draft = state.profile
+        was_complete = old_result is not None
+        failures = dict(state.failures)
+        updates: dict[str, Any] = {}
+        noted, lines = [], []
+        for name in FIELD_NAMES:
+            if name not in parsed.values:
+                continue
+            f, value, old = FIELDS_BY_NAME[name], parsed.values[name], getattr(draft, name)
+            updates[name] = value
+            failures.pop(name, None)
+            if old is not None and old != value:
+                lines.append(r.corrected.format(label=f.label.lower(), old=f.format(old), new=f.format(value)))
+            else:
+                noted.append(self._value(f, value))
+        if noted:
+            lines.insert(0, r.noted.format(values=", ".join(noted)))
+        refused: list[str] = []
+        for err in parsed.rejected:
+            f = FIELDS_BY_NAME[err.field]
+            if f.name in parsed.values:
+                continue  # the same message also gave a valid value for it ("age 250, no, 25")
+            failures[f.name] = failures.get(f.name, 0) + 1
+            lines.append(self._refusal(r.rejected, err, f))
+            if failures[f.name] >= EXPLAIN_AFTER_FAILURES:
+                lines.append(r.explain.format(label=f.label, description=f.description, minimum=f.format(f.minimum),
+                                              maximum=f.format(f.maximum), example=f.format(f.example)))
+            if was_complete:
+                lines.append(r.kept.format(label=f.label.lower(), value=f.format(getattr(draft, f.name))))
+            else:
+                updates[f.name] = None  # a refused value clears the slot; it is asked again
+                refused.append(f.name)
+        new_draft = draft.merged(updates)
+        missing = new_draft.missing()
+        pending = next((n for n in refused if n in missing), missing[0] if missing else None)
+        state = DialogueState(profile=new_draft, pending=pending, failures=failures, segment_key=None)
+        state, result = self._settle(state)
+        if result is None:
+            lines.append(self._question(state.asking))
+        elif not was_complete:
+            lines += [r.complete, render_result(result, self.texts), r.after_result]
+        elif updates:
+            if old_result.segment_key != result.segment_key:
+                lines.append(r.segment_changed.format(old_segment=old_result.segment_name,
+                                                      new_segment=result.segment_name))
+            else:
+                lines.append(r.segment_same.format(segment_name=result.segment_name))
+            lines.append(render_result(result, self.texts))
+        return self._turn(state, lines, result)
+
+    def _value(self, f: FieldSpec, value: float) -> str:
+        return self.texts.replies.value.format(label=f.label, label_lower=f.label.lower(), value=f.format(value))
+
+    @staticmethod
+    def _refusal(template: str, err: InvalidValueError, f: FieldSpec) -> str:
+        return template.format(error=escape_markdown(str(err)), label=f.label,
+                               minimum=f.format(f.minimum), maximum=f.format(f.maximum))
+
+    # ------------------------------------------------------------------ commands
+
+    def _new_customer(self, state: DialogueState, line: str, parsed: ParseResult | None) -> Turn:
+        fresh = DialogueState()
+        if parsed is not None and not parsed.empty:
+            turn = self._values(fresh, parsed)
+            return Turn(line + "\n\n" + turn.reply, turn.state, turn.result)
+        fresh, _ = self._settle(fresh)
+        return self._turn(fresh, [line, self._question(fresh.asking)], None)
+
+    def _cancel(self, state: DialogueState) -> Turn:
+        r = self.texts.replies
+        known = state.profile.filled()
+        fresh, _ = self._settle(DialogueState())
+        if not known:
+            return self._turn(fresh, [r.cancel_nothing, self._question(fresh.asking)], None)
+        values = ", ".join(self._value(FIELDS_BY_NAME[n], v) for n, v in known.items())
+        return self._turn(fresh, [r.cancel.format(values=values), self._question(fresh.asking)], None)
+
+    def _help(self) -> str:
+        fields = ", ".join(f"{f.label.lower()} ({f.unit})" for f in FIELDS)
+        return self.texts.replies.help.format(fields=fields)
+
+    def _summary(self, state: DialogueState) -> Turn:
+        r = self.texts.replies
+        known = state.profile.filled()
+        if not known:
+            return self._with_followup(state, [r.summary_empty])
+        lines = "\n".join(r.summary_line.format(label=FIELDS_BY_NAME[n].label, value=FIELDS_BY_NAME[n].format(v))
+                          for n, v in known.items())
+        state, result = self._settle(state)
+        if result is not None:
+            return self._turn(state, [r.summary_complete.format(known=lines, segment_name=result.segment_name)], result)
+        missing = ", ".join(FIELDS_BY_NAME[n].label.lower() for n in state.profile.missing())
+        return self._with_followup(state, [r.summary.format(known=lines, missing=missing)])
+
+    def _field_help(self, state: DialogueState, names: list[str]) -> Turn:
+        r = self.texts.replies
+        lines = []
+        for name in names:
+            f = FIELDS_BY_NAME[name]
+            lines.append(r.field_help.format(label=f.label, unit=f.unit, description=f.description,
+                                             minimum=f.format(f.minimum), maximum=f.format(f.maximum),
+                                             example=f.format(f.example)))
+        return self._with_followup(state, lines)
+
+    # ------------------------------------------------------------------ after the result
+
+    def _why(self, state: DialogueState) -> Turn:
+        r = self.texts.replies
+        state, result = self._settle(state)
+        if result is None:
+            return self._with_followup(state, [r.why_incomplete])
+        reasons = "\n".join(r.bullet.format(text=x) for x in result.reasons)
+        return self._turn(state, [r.why.format(segment_name=result.segment_name, reasons=reasons,
+                                               confidence=result.confidence.text)], result)
+
+    def _show_result(self, state: DialogueState) -> Turn:
+        state, result = self._settle(state)
+        if result is None:
+            return self._with_followup(state, [self.texts.replies.result_incomplete])
+        return self._turn(state, [render_result(result, self.texts), self.texts.replies.after_result], result)
+
+    def _what_if(self, state: DialogueState, text: str, parsed: ParseResult | None = None) -> Turn:
+        r = self.texts.replies
+        state, result = self._settle(state)
+        if result is None:
+            return self._with_followup(state, [r.what_if_incomplete])
+        parsed = parse_message(text) if parsed is None else parsed
+        refused = [e for e in parsed.rejected if e.field not in parsed.values]
+        if refused:
+            lines = [self._refusal(r.what_if_rejected, err, FIELDS_BY_NAME[err.field]) for err in refused]
+            return self._turn(state, lines, result)
+        if not parsed.values:
+            return self._turn(state, [r.what_if_nothing], result)
+        draft = state.profile
+        changes = ", ".join(
+            r.change.format(label=FIELDS_BY_NAME[n].label.lower(), old=FIELDS_BY_NAME[n].format(getattr(draft, n)),
+                            new=FIELDS_BY_NAME[n].format(v))
+            for n, v in parsed.values.items())
+        hypothetical = self.service.assign(draft.merged(parsed.values).to_profile())
+        if hypothetical.segment_key == result.segment_key:
+            line = r.what_if_same.format(changes=changes, segment_name=hypothetical.segment_name,
+                                         confidence=hypothetical.confidence.text)
+        else:
+            line = r.what_if_changed.format(changes=changes, old_segment=result.segment_name,
+                                            new_segment=hypothetical.segment_name,
+                                            confidence=hypothetical.confidence.text)
+        return self._turn(state, [line, r.what_if_footer], result)
+
+    # ------------------------------------------------------------------ the segments
+
+    def _names(self) -> str:
+        return ", ".join(s.name for s in self._segments.values())
+
+    def _wants_all(self, norm: str) -> bool:
+        return bool(self._re["all"].search(norm) or self._re["list"].search(norm))
+
+    def _compare(self, state: DialogueState, segments: list[str], norm: str) -> Turn:
+        r = self.texts.replies
+        state, result = self._settle(state)
+        keys = list(segments)
+        if len(keys) == 1 and result is not None and result.segment_key != keys[0]:
+            keys.insert(0, result.segment_key)
+        if len(keys) < 2 and self._wants_all(norm):
+            keys = list(self._segments)
+        if len(keys) < 2:
+            return self._with_followup(state, [r.compare_which.format(names=self._names())])
+        infos = [self._segments[k] for k in keys]
+        t = self.texts.result
+        header = [t.column_field, *(s.name for s in infos)]
+        rows = [[f.label, *(f.format(s.averages.get(f.name)) for s in infos)] for f in FIELDS]
+        if result is not None:
+            header.append(t.column_customer)
+            for row, f in zip(rows, FIELDS):
+                row.append(f.format(result.customer.get(f.name)))
+        names = " \u00b7 ".join(s.name for s in infos)
+        summaries = "\n".join(r.compare_line.format(name=s.name, summary=s.summary) for s in infos)
+        return self._with_followup(state, [r.compare.format(names=names, table=_table(header, rows),
+                                                            summaries=summaries)])
+
+    def _strategy(self, state: DialogueState, segments: list[str], norm: str) -> Turn:
+        r = self.texts.replies
+        state, result = self._settle(state)
+        keys = list(segments)
+        if not keys and self._re["all"].search(norm):
+            keys = list(self._segments)
+        if not keys and result is not None:
+            keys = [result.segment_key]
+        if not keys:
+            return self._with_followup(state, [r.strategy_which.format(names=self._names())])
+        lines = []
+        for key in keys:
+            s = self._segments[key]
+            lines.append(r.strategy.format(name=s.name, headline=s.strategy.headline,
+                                           tactics="\n".join(r.bullet.format(text=x) for x in s.strategy.tactics),
+                                           channels=", ".join(s.strategy.channels), kpi=s.strategy.kpi))
+        return self._with_followup(state, lines)
+
+    def _sizes(self) -> str:
+        t = self.texts.result
+        infos = list(self._segments.values())
+        rows = [[s.name, f"{s.size:,}", _share(s.share)] for s in infos]
+        table = _table([t.column_segment, t.column_size, t.column_share], rows)
+        return self.texts.replies.sizes.format(total=f"{sum(s.size for s in infos):,}", table=table)
+
+    def _list(self) -> str:
+        r = self.texts.replies
+        lines = "\n".join(r.segment_line.format(name=s.name, key=s.key, summary=s.summary)
+                          for s in self._segments.values())
+        return r.list_segments.format(count=len(self._segments), segments=lines)
+
+    def _about(self, key: str) -> str:
+        r = self.texts.replies
+        s = self._segments[key]
+        return r.about.format(name=s.name, key=s.key, description=s.description,
+                              characteristics="\n".join(r.bullet.format(text=c) for c in s.characteristics),
+                              size=f"{s.size:,}", share=_share(s.share), headline=s.strategy.headline)
+
+
+def _raw(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+__all__ = ["Dialogue", "DialogueState", "DialogueTexts", "Turn", "escape_markdown", "load_dialogue_texts",
+           "render_result"]
