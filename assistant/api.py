@@ -19,6 +19,7 @@ import logging
 import time
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -208,8 +209,6 @@ def build_api_router(*, service, dialogue, settings, sessions) -> APIRouter:
             for i, profile in zip(valid_positions, valid_profiles):
                 out[i] = service.assign(profile).model_dump(mode="json")
         elif valid_profiles:
-            import numpy as np
-
             X = np.array([[getattr(p, n) for n in FIELD_NAMES] for p in valid_profiles], dtype=np.float64)
             scored = service.score_array(X)
             keys, names, conf, margin = (scored["segment_key"].tolist(), scored["segment_name"].tolist(),

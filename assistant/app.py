@@ -11,7 +11,9 @@ does not launch it. ``assistant.web`` mounts it into FastAPI with ``theme=APP_TH
   validates what it parses); the form builds a dict and validates it with ``parse_profile``.
   ``InvalidProfileError`` is turned into a message in ONE place, :func:`problems_markdown`.
 * User text is escaped (:func:`escape_user_text`) before it enters the chat history, so typed
-  Markdown or HTML shows as the literal text. Bot replies are Markdown made by our code.
+  Markdown or HTML shows as the literal text. Bot replies are Markdown made by our code (the
+  dialogue escapes what it quotes). ``escape_user_text`` is stricter than the dialogue's inline
+  ``escape_markdown``: a whole message must not become a list, heading or rule either.
 * All texts come from ``knowledge/app.yaml`` (:class:`AppTexts`), the replies from the dialogue.
 
 Named endpoints (``gradio_client``):
@@ -219,7 +221,7 @@ APP_CSS = """
 #form-result h3 { margin-top: .2em; }
 #pca-plot { min-height: 480px; }
 .segment-card h3 { margin-top: 0; }
-#segment-averages table, #selection-table table { font-family: var(--font); font-size: .9rem; }
+#segment-averages, #selection-table { --font-mono: var(--font); font-size: .9rem; }
 #send, #segment-btn { min-width: 120px; }
 """ + _SEGMENT_CARD_CSS
 
@@ -404,8 +406,7 @@ def _assistant_tab(service: "SegmentationService", settings: Settings, dialogue:
             numbers = [_field_number(spec, texts) for spec in FIELDS]
             segment_btn = gr.Button(texts.form.button, variant="primary", elem_id="segment-btn")
             form_result = gr.Markdown(texts.form.placeholder, label=texts.form.result_label, elem_id="form-result",
-                                      latex_delimiters=[],
-                                      sanitize_html=True)
+                                      latex_delimiters=[], sanitize_html=True)
     pca = build_pca_plot(service, texts)
     gr.Markdown(f"### {texts.plot.label}", elem_id="plot-heading")
     plot = gr.Plot(value=pca.figure(), label=texts.plot.label, show_label=False, elem_id="pca-plot")
@@ -515,9 +516,10 @@ def build_app(service: "SegmentationService", *, settings: Settings | None = Non
                 _segments_tab(service, texts)
             for add_tab in extra_tabs:
                 add_tab(service, settings)
-    # Gradio 6 runs each event one at a time unless told otherwise. Our handlers are pure CPU and
-    # take microseconds to a few milliseconds (the plot is the slowest part), hold no locks and
-    # share only the read-only service, so many sessions may run them at once: one slow user
-    # must not make everybody queue behind them.
+    # Gradio 6 runs each event one at a time unless told otherwise (default_concurrency_limit=1).
+    # Our handlers are pure CPU and short (the form about 0.5 ms, a chat turn about 1 ms, most of
+    # it serialising the plot), hold no locks and share only the read-only service and dialogue,
+    # so many sessions may run them at once; a limit of 1 would make every user queue behind
+    # every other one. settings.concurrency_limit bounds the worker threads they occupy.
     demo.queue(default_concurrency_limit=settings.concurrency_limit)
     return demo

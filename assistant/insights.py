@@ -1181,6 +1181,8 @@ def _bar_pair(title: str, categories: list[str], seg_values: list, base_values: 
                 marker_color=BASE_COLOUR, text=[fmt(v) for v in base_values], textposition="outside",
                 cliponaxis=False)
     style_figure(fig, title=title)
+    top = max([v for v in (*seg_values, *base_values) if v is not None] or [1.0])
+    fig.update_layout(yaxis_range=[0, top * 1.18])  # headroom for the value labels above the bars
     fig.update_layout(barmode="group", yaxis_title=axis, yaxis_tickformat=".0%", uniformtext_minsize=9,
                       uniformtext_mode="show")
     fig.update_traces(textfont_size=10)

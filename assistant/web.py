@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import secrets
 import signal
@@ -93,15 +94,13 @@ class _BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=[message])
 
 
-def _json_response_messages(status: int, body: bytes, extra: list[tuple[bytes, bytes]] = ()) -> list[Message]:
+def _json_response_messages(status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> list[Message]:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
     return [{"type": "http.response.start", "status": status, "headers": headers},
             {"type": "http.response.body", "body": body}]
 
 
 def _detail(message: str) -> bytes:
-    import json
-
     return json.dumps({"detail": [message]}).encode()
 
 

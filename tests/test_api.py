@@ -365,8 +365,12 @@ def test_openapi_contract_holds_and_nothing_is_a_500(app, mode):
     invalid ones): never a 5xx, and every answer matches its documented status and schema."""
     import schemathesis
     from schemathesis import GenerationMode
+    from schemathesis.config import SchemathesisConfig
 
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    # 413 is our documented answer to a batch above the item limit: a rejection like 422
+    config = SchemathesisConfig.from_dict({"checks": {"negative_data_rejection": {
+        "expected-statuses": [400, 401, 403, 404, 405, 406, 409, 413, 415, 422]}}})
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} >= {"/api/v1/segment", "/api/v1/segment/batch", "/api/v1/chat"}
     for operation in operations:

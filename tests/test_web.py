@@ -102,6 +102,7 @@ def test_gradio_routes_need_login(service):
         assert c.post("/login", data={"username": USER, "password": "wrong"}).status_code == 400
         assert c.post("/login", data={"username": USER, "password": PASSWORD}).status_code == 200
         assert c.get("/config").status_code == 200
+        assert c.get("/gradio_api/info").status_code == 200
         name = _event_name(c)
         assert c.post(f"/gradio_api/call/{name}", json={"data": []}).status_code != 401
 
@@ -260,7 +261,7 @@ def _stop(proc: subprocess.Popen, sig: int = signal.SIGINT) -> int:
         raise
 
 
-def test_share_without_internet_says_so_and_keeps_serving(tmp_path):
+def test_share_without_internet_says_so_and_keeps_serving():
     # A dead proxy for all outgoing traffic makes "no internet" certain, even on a machine that has it.
     dead = "http://127.0.0.1:9"
     proc, out = _serve_process("--share", "--auth", f"{USER}:{PASSWORD}",
@@ -280,7 +281,7 @@ def test_share_without_internet_says_so_and_keeps_serving(tmp_path):
     assert code == 0
 
 
-def test_serve_starts_and_chats(tmp_path):
+def test_serve_starts_and_chats():
     started = time.monotonic()
     proc, out = _serve_process()
     try:

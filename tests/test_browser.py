@@ -1,0 +1,186 @@
+"""The Gradio app in a real browser (Debian Chromium driven by Playwright).
+
+The app is launched with ``demo.launch(prevent_thread_lock=True)`` on a free port. The tests hold
+a guided conversation one field at a time, a one-message VIP conversation, fill in the form with
+the same values, check that typed markup is shown as text and never run, and that the form shows
+our validation messages. Screenshots go to pytest's tmp_path and one of each to /tmp/screens/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from assistant import app  # noqa: E402
+from assistant.dialogue import Dialogue  # noqa: E402
+from assistant.fields import FIELD_NAMES  # noqa: E402
+from assistant.schemas import parse_profile  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENS = Path("/tmp/screens")
+VIP = {"age": 45, "income": 90000, "total_spending": 2000, "web_purchases": 5, "store_purchases": 9,
+       "web_visits_per_month": 2, "recency_days": 40}
+VIP_MESSAGE = ("45 years old, income 90k, spent 2,000, 5 web purchases, 9 store purchases, 2 visits a month, "
+               "last bought 40 days ago")
+MARKUP = "<img src=x onerror=alert(1)> **bold**"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dialogue(service):
+    return Dialogue.create(service)
+
+
+@pytest.fixture(scope="module")
+def url(service, dialogue):
+    demo = app.build_app(service, settings=Settings(), dialogue=dialogue)
+    demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
+                theme=app.APP_THEME, css=app.APP_CSS)
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    dialogs: list[str] = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.dialogs = dialogs  # any alert() the page runs lands here
+    pg.goto(url, wait_until="load")
+    pg.locator("#chat [data-testid='bot']").first.wait_for()
+    yield pg
+    context.close()
+
+
+def _shot(page, tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SCREENS / path.name)
+
+
+def _bots(page):
+    return page.locator("#chat [data-testid='bot']")
+
+
+def _send(page, text: str, *, button: bool = False) -> str:
+    """Type ``text``, send it (Enter or the Send button) and return the new bot reply's text."""
+    before = _bots(page).count()
+    box = page.locator("#chat-input textarea")
+    box.fill(text)
+    if button:
+        page.locator("#send").click()
+    else:
+        box.press("Enter")
+    reply = _bots(page).nth(before)
+    reply.wait_for()
+    expect(box).to_have_value("")  # the input is cleared after sending
+    return reply.inner_text()
+
+
+def _plot_traces(page) -> int:
+    page.locator("#pca-plot .js-plotly-plot").wait_for()
+    return page.evaluate("() => document.querySelector('#pca-plot .js-plotly-plot').data.length")
+
+
+def test_guided_conversation_one_field_at_a_time(page, dialogue, tmp_path):
+    questions = dialogue.texts.questions
+    first = _bots(page).first.inner_text()
+    assert questions["age"].split("{")[0].strip() in first
+    for i, name in enumerate(FIELD_NAMES):
+        reply = _send(page, str(VIP[name]))
+        if i + 1 < len(FIELD_NAMES):
+            nxt = FIELD_NAMES[i + 1]
+            assert questions[nxt].split("{")[0].strip() in reply, reply
+    assert "VIP Customers" in reply
+    expect(page.locator("#chat [data-testid='user']")).to_have_count(len(FIELD_NAMES))
+    assert _plot_traces(page) == 5  # four segments + this customer
+    _shot(page, tmp_path, "browser_guided_chat")
+
+
+def test_free_text_vip_then_the_form_agrees(page, service, tmp_path):
+    result = service.assign(parse_profile(VIP))
+    assert result.segment_key == "vip_customers"
+    reply = _send(page, VIP_MESSAGE, button=True)
+    assert "VIP Customers" in reply and result.strategy.headline in reply
+    assert result.strategy.kpi in reply
+    assert _plot_traces(page) == 5
+    _shot(page, tmp_path, "browser_vip_chat")
+
+    for name, value in VIP.items():
+        page.locator(f"#field-{name} input").fill(str(value))
+    page.locator("#segment-btn").click()
+    answer = page.locator("#form-result")
+    expect(answer.locator("h3")).to_have_text(result.segment_name)
+    text = answer.inner_text()
+    assert result.strategy.headline in text and "$90,000" in text
+    _shot(page, tmp_path, "browser_form")
+
+
+def test_form_shows_our_validation_messages(page, tmp_path):
+    page.locator("#field-age input").fill("250")
+    page.locator("#segment-btn").click()
+    expect(page.locator("#form-result")).to_contain_text("age=250 is above the maximum of 110")
+    page.locator("#field-age input").fill("45")
+    page.locator("#field-income input").fill("")
+    page.locator("#segment-btn").click()
+    expect(page.locator("#form-result")).to_contain_text("income is required")
+    assert "Traceback" not in page.locator("#form-result").inner_text()
+    _shot(page, tmp_path, "browser_form_error")
+
+
+def test_typed_markup_is_shown_as_text(page, tmp_path):
+    _send(page, MARKUP)
+    user = page.locator("#chat [data-testid='user']").last
+    expect(user).to_have_text(MARKUP)
+    assert user.locator("img").count() == 0 and user.locator("strong").count() == 0
+    assert page.locator("#chat img[src='x']").count() == 0
+    _send(page, "**bold** and _italic_ <b>tag</b>", button=True)
+    expect(page.locator("#chat [data-testid='user']").last).to_have_text("**bold** and _italic_ <b>tag</b>")
+    page.wait_for_timeout(300)  # give a would-be onerror handler the chance to fire
+    assert page.dialogs == []
+    _shot(page, tmp_path, "browser_markup")
+
+
+def test_start_over_and_segments_tab(page, service, tmp_path):
+    _send(page, VIP_MESSAGE)
+    page.locator("#clear").click()
+    expect(_bots(page)).to_have_count(1)
+    expect(page.locator("#chat [data-testid='user']")).to_have_count(0)
+    page.get_by_role("tab", name=app.load_app_texts().tabs.segments).click()
+    for info in service.segments():
+        expect(page.locator(f"#segment-{info.key}")).to_contain_text(info.strategy.headline)
+    expect(page.locator("#plot-elbow img")).to_be_visible()
+    expect(page.locator("#plot-silhouette img")).to_be_visible()
+    expect(page.locator("#selection-table")).to_contain_text("Silhouette")
+    _shot(page, tmp_path, "browser_segments")
