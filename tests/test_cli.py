@@ -10,7 +10,7 @@ ARGS = ["--age", "45", "--income", "90000", "--total-spending", "2000", "--web-p
 
 def run(*args, input=None):
     return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True, input=input,
-                          timeout=120)
+                          timeout=600)
 
 
 def test_predict_json_has_key_and_name_at_top_level():

@@ -130,7 +130,8 @@ def test_concurrent_use_keeps_the_cap_and_each_state(clock):
         t.join()
     assert len(results) == 1600                     # every id unique
     assert len(store) == 500
-    assert store.evicted == 1100
+    # at least 1,100 went (more when a session evicted between its open and its save came back)
+    assert store.evicted >= 1100
     live = [sid for sid in results if sid in store]
     assert len(live) == 500
     assert all(store.get(sid) == results[sid] for sid in live)
