@@ -37,7 +37,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.errors import InvalidValueError, ModelError
-from assistant.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
+from assistant.fields import FIELD_NAMES, FIELDS
 from assistant.knowledge import validate_yaml
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -326,7 +326,6 @@ class InsightsTexts(TemplateBlock):
     figures: FigureTexts
 
 
-
 def load_insight_texts(directory: str | Path, *, segment_keys: Iterable[str] = ()) -> InsightsTexts:
     """Load and validate ``insights.yaml`` from ``directory``; every segment needs match phrases."""
     from assistant.errors import KnowledgeBaseError
@@ -605,7 +604,8 @@ class GroupProfile(BaseModel):
     marital_status: dict[str, float] = Field(description="Share of customers by marital status (odd values as 'Other').")
     children: ChildrenFigure | None
     tenure_days: MeanMedian | None = Field(description="Days from joining to the latest join date in the file.")
-    campaigns: dict[str, float | None] = Field(description="Acceptance rate of each past campaign, any of 1-5, and the last (Response).")
+    campaigns: dict[str, float | None] = Field(
+        description="Acceptance rate of each past campaign, any of 1-5, and the last (Response).")
     complaint_rate: float | None
     lift: ProfileLift
 
@@ -1044,7 +1044,8 @@ def _answer_campaigns(ctx: _Context, keys: list[str], named: bool) -> str:
                                  base_rate=fmt_rate(base_camp[RESPONSE_COLUMN]), base_name=ctx.texts.base_name))
     if ANY_ACCEPTED in base_camp:
         best_any = max(keys, key=lambda k: ctx.seg(k)["campaigns"].get(ANY_ACCEPTED) or 0)
-        out.append(t.best_any.format(segment_name=ctx.name(best_any), rate=fmt_rate(ctx.seg(best_any)["campaigns"][ANY_ACCEPTED]),
+        out.append(t.best_any.format(segment_name=ctx.name(best_any),
+                                     rate=fmt_rate(ctx.seg(best_any)["campaigns"][ANY_ACCEPTED]),
                                      base_rate=fmt_rate(base_camp[ANY_ACCEPTED]), base_name=ctx.texts.base_name))
     return "\n\n".join(out)
 
@@ -1139,7 +1140,8 @@ def _answer_profile(ctx: _Context, keys: list[str], named: bool) -> str:
     for k in keys:
         seg = ctx.seg(k)
         evidence = evidence_lines(ctx.profiles, k, ctx.texts, segment_name=ctx.name(k))
-        blocks.append("\n".join([t.title.format(segment_name=ctx.name(k), size=f"{seg['size']:,}", share=fmt_pct(seg["share"])),
+        title = t.title.format(segment_name=ctx.name(k), size=f"{seg['size']:,}", share=fmt_pct(seg["share"]))
+        blocks.append("\n".join([title,
                                  "", summarise(ctx.profiles, k, ctx.texts, segment_name=ctx.name(k)), "",
                                  *(f"- {e}" for e in evidence)]))
     return "\n\n".join(blocks)

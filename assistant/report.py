@@ -373,7 +373,8 @@ def _pca_figure(card: dict, names: dict[str, str], rt: ReportTexts, points: dict
         fig.add_scatter(x=sample["x"][mask], y=sample["y"][mask], mode="markers", name=name,
                         marker={"color": _colour(key), "size": 5, "opacity": 0.7})
     style_figure(fig, title=p.title, height=480)
-    fig.update_layout(xaxis_title=p.x_axis.format(share=fmt_pct(evr[0])), yaxis_title=p.y_axis.format(share=fmt_pct(evr[1])))
+    fig.update_layout(xaxis_title=p.x_axis.format(share=fmt_pct(evr[0])),
+                      yaxis_title=p.y_axis.format(share=fmt_pct(evr[1])))
     return fig
 
 
@@ -560,7 +561,8 @@ def build_report(service: "SegmentationService", data: "CustomerData | None" = N
                                   rows=f"{card.get('data', {}).get('rows_kept', 0):,}",
                                   generated_at=generated_at.isoformat())
     nav = "".join(f'<a href="#{sid}">{_e(heading)}</a>' for sid, heading, _ in sections)
-    body = "".join(f'<section id="{sid}"><h2>{_e(heading)}</h2>{content}</section>' for sid, heading, content in sections)
+    body = "".join(f'<section id="{sid}"><h2>{_e(heading)}</h2>{content}</section>'
+                   for sid, heading, content in sections)
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

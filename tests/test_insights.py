@@ -226,7 +226,8 @@ def test_which_segment_responds_best(service, prof):
     best = seg[ranked[0]]
     assert f"**{names[0]}** respond best: {fmt_rate(best['campaigns']['Response'])}" in answer
     best_any = max(seg, key=lambda k: seg[k]["campaigns"]["any_accepted"])
-    assert f"**{service.segment_name(best_any)}** lead with {fmt_rate(seg[best_any]['campaigns']['any_accepted'])}" in answer
+    rate = fmt_rate(seg[best_any]["campaigns"]["any_accepted"])
+    assert f"**{service.segment_name(best_any)}** lead with {rate}" in answer
 
 
 def test_compare_channel_mix_of_two_segments(service, prof):

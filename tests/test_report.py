@@ -146,3 +146,18 @@ def test_report_opens_offline_in_chromium(card_report):
             page.screenshot(path="/tmp/screens/report.png", full_page=True)
         finally:
             browser.close()
+
+
+def test_report_for_a_file_with_only_the_required_columns(service, tmp_path):
+    from assistant.data import REQUIRED_COLUMNS
+    from assistant.synthetic import generate_customers, write_customers
+
+    path = write_customers(generate_customers(600, seed=11)[list(REQUIRED_COLUMNS)], tmp_path / "minimal.csv",
+                           delimiter=";")
+    out = tmp_path / "minimal.html"
+    assert run_report(_args(out, path), service=service) == 0
+    page = out.read_text(encoding="utf-8")
+    _assert_self_contained(page)
+    # no campaign, household or education columns: those plots and rows are left out, the rest is there
+    assert "minimal.csv" in page and 'class="plotly-graph-div"' in page
+    assert report_texts(service.knowledge).profiles.response not in page
