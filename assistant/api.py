@@ -20,13 +20,14 @@ import time
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assistant.errors import AssistantError, InvalidProfileError
+from assistant.errors import AssistantError, InvalidProfileError, InvalidValueError
 from assistant.fields import FIELD_NAMES
+from assistant.insights import SegmentProfile, segment_profile
 from assistant.schemas import CustomerProfile, SegmentInfo, SegmentResult, validation_problems
 
 log = logging.getLogger(__name__)
@@ -223,6 +224,16 @@ def build_api_router(*, service, dialogue, settings, sessions) -> APIRouter:
                 responses={401: _ERRORS[401]}, summary="The segments with descriptions, strategies, sizes and averages")
     async def segments() -> Response:
         return Response(segments_body, media_type=JSON_MEDIA)
+
+    @router.get(f"{API_PREFIX}/segments/{{key}}/profile", response_model=SegmentProfile, tags=["segments"],
+                responses={401: _ERRORS[401], 404: {"description": "No segment with that key"}},
+                summary="What a segment buys, how it shops, how it answered past campaigns (aggregates only)")
+    def profile(key: str) -> Response:
+        try:
+            body = segment_profile(service, key)
+        except InvalidValueError as exc:
+            raise HTTPException(status_code=404, detail=[str(exc)]) from None
+        return Response(body.model_dump_json(), media_type=JSON_MEDIA)
 
     @router.post(f"{API_PREFIX}/chat", response_model=ChatResponse, responses=_ERRORS, tags=["chat"],
                  summary="One chat turn; the conversation is kept server-side under session_id")

@@ -42,6 +42,7 @@ import gradio as gr
 from gradio.components.plot import PlotData
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from assistant.insights_ui import segment_profiles_section
 from assistant.dialogue import Dialogue, DialogueState, escape_markdown, render_result
 from assistant.errors import InvalidProfileError
 from assistant.fields import FIELD_NAMES, FIELDS
@@ -364,7 +365,7 @@ def segment_form(*, service: "SegmentationService", dialogue: Dialogue, texts: A
     except InvalidProfileError as exc:
         return problems_markdown(texts, exc.problems), plot.figure(), {"detail": exc.problems}
     result = service.assign(profile)
-    return render_result(result, dialogue.texts), result_plot(service, plot, result), result.model_dump(mode="json")
+    return dialogue.render(result), result_plot(service, plot, result), result.model_dump(mode="json")
 
 
 # ---------------------------------------------------------------------------- layout
@@ -496,6 +497,7 @@ def _segments_tab(service: "SegmentationService", texts: AppTexts) -> None:
                          buttons=["download", "fullscreen"])
     gr.Dataframe(value=selection_table(service, texts), label=s.selection_label, interactive=False,
                  elem_id="selection-table")
+    segment_profiles_section(service)  # a profile page per segment: product, channel and campaign mix
 
 
 def build_app(service: "SegmentationService", *, settings: Settings | None = None, dialogue: Dialogue | None = None,

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from assistant.errors import InvalidValueError, KnowledgeBaseError
 from assistant.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME, FieldSpec
 from assistant.knowledge import SEGMENT_KEYS, default_knowledge_dir, validate_yaml
+from assistant.insights import answer_question, evidence_by_segment
 from assistant.parsing import ParseResult, parse_message
 from assistant.schemas import ProfileDraft, SegmentInfo, SegmentResult
 
@@ -153,6 +154,7 @@ ResultTexts = _templates("ResultTexts", "The building blocks of a rendered resul
     "confidence": {"text"},
     "reasons_title": set(),
     "strategy_title": {"headline"},
+    "evidence_title": set(),
     "channels": {"channels"},
     "kpi": {"kpi"},
     "warning": {"warning"},
@@ -398,9 +400,10 @@ def _table(header: list[str], rows: list[list[str]], align_right_from: int = 1) 
     return "\n".join([row(header), "|" + "|".join(sep) + "|", *(row(r) for r in rows)])
 
 
-def render_result(result: SegmentResult, texts: DialogueTexts) -> str:
+def render_result(result: SegmentResult, texts: DialogueTexts, evidence: list[str] | tuple[str, ...] = ()) -> str:
     """A result as Markdown: segment and summary, the customer beside the segment averages,
-    confidence, reasons, strategy (headline, tactics, channels, KPI) and warnings."""
+    confidence, reasons, strategy (headline, tactics, channels, KPI), the figures behind the
+    strategy (``evidence``, from :func:`assistant.insights.strategy_evidence`) and warnings."""
     t = texts.result
     bullet = texts.replies.bullet
     rows = [[f.label, f.format(result.customer.get(f.name)), f.format(result.segment_averages.get(f.name))]
@@ -417,6 +420,8 @@ def render_result(result: SegmentResult, texts: DialogueTexts) -> str:
     parts.append(t.strategy_title.format(headline=s.headline) + "\n"
                  + "\n".join(bullet.format(text=x) for x in s.tactics))
     parts.append(t.channels.format(channels=", ".join(s.channels)) + "  \n" + t.kpi.format(kpi=s.kpi))
+    if evidence:
+        parts.append(t.evidence_title + "\n" + "\n".join(bullet.format(text=e) for e in evidence))
     parts.extend(t.warning.format(warning=w) for w in result.warnings)
     return "\n\n".join(parts)
 
@@ -461,6 +466,11 @@ class Dialogue:
                 field_words.setdefault(_words(word), f.name)
         self._field_word = field_words
         self._field_re = _compile(list(field_words))
+        self._evidence = evidence_by_segment(service)
+
+    def render(self, result: SegmentResult) -> str:
+        """``render_result`` with the figures behind the segment's strategy."""
+        return render_result(result, self.texts, self._evidence.get(result.segment_key, ()))
 
     @classmethod
     def create(cls, service, knowledge_dir: str | Path | None = None, **kwargs) -> "Dialogue":
@@ -530,6 +540,9 @@ class Dialogue:
 
         quiet = parse_message(text)  # values stated with a cue; bare numbers are not taken here
         if quiet.empty:
+            insight = answer_question(text, self.service)  # what segments buy, channels, campaigns, household
+            if insight is not None:
+                return self._with_followup(state, [insight])
             segments = self._mentions(norm)
             fields = self._field_mentions(norm)
             if fields and not segments and self._re["field_help"].search(norm):
@@ -683,14 +696,14 @@ class Dialogue:
         if result is None:
             lines.append(self._question(state.asking))
         elif not was_complete:
-            lines += [r.complete, render_result(result, self.texts), r.after_result]
+            lines += [r.complete, self.render(result), r.after_result]
         elif updates:
             if old_result.segment_key != result.segment_key:
                 lines.append(r.segment_changed.format(old_segment=old_result.segment_name,
                                                       new_segment=result.segment_name))
             else:
                 lines.append(r.segment_same.format(segment_name=result.segment_name))
-            lines.append(render_result(result, self.texts))
+            lines.append(self.render(result))
         return self._turn(state, lines, result)
 
     def _value(self, f: FieldSpec, value: float) -> str:
@@ -762,7 +775,7 @@ class Dialogue:
         state, result = self._settle(state)
         if result is None:
             return self._with_followup(state, [self.texts.replies.result_incomplete])
-        return self._turn(state, [render_result(result, self.texts), self.texts.replies.after_result], result)
+        return self._turn(state, [self.render(result), self.texts.replies.after_result], result)
 
     def _what_if(self, state: DialogueState, text: str, parsed: ParseResult | None = None) -> Turn:
         r = self.texts.replies

@@ -789,6 +789,15 @@ def strategy_evidence(service: "SegmentationService", key: str) -> list[str]:
     return evidence_lines(profiles_of(service), key, texts, segment_name=service.segment_name(key))
 
 
+def evidence_by_segment(service: "SegmentationService") -> dict[str, list[str]]:
+    """``strategy_evidence`` for every segment, computed once (empty where the model card has no
+    profiles, e.g. a model trained before profiles existed)."""
+    try:
+        return {key: strategy_evidence(service, key) for key in service.knowledge.segments}
+    except (ModelError, KeyError):
+        return {}
+
+
 def evidence_lines(profiles: dict, key: str, texts: InsightsTexts, *, segment_name: str) -> list[str]:
     seg, base = profiles["segments"][key], profiles[BASE]
     ev, common = texts.evidence, {"segment_name": segment_name, "base_name": texts.base_name}

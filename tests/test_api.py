@@ -387,3 +387,14 @@ def test_openapi_contract_holds_and_nothing_is_a_500(app, mode):
                 case.validate_response(response)
 
         check()
+
+
+def test_segment_profile_endpoint(client, service):
+    response = client.get("/api/v1/segments/vip_customers/profile")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["segment_key"] == "vip_customers" and body["segment_name"] == "VIP Customers"
+    assert body["summary"] and body["evidence"]
+    assert abs(body["profile"]["share"] - service.card["profiles"]["segments"]["vip_customers"]["share"]) < 1e-9
+    missing = client.get("/api/v1/segments/whales/profile")
+    assert missing.status_code == 404 and "whales" in missing.json()["detail"][0]
