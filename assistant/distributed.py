@@ -214,10 +214,10 @@ def _as_is(client) -> Iterator[object]:
 
 def run_dask(args, *, service: "SegmentationService", texts: CliTexts) -> int:
     """The ``--engine dask`` branch of ``segment-assistant score``."""
-    progress = _StderrProgress(texts.progress, str(args.input))
+    progress = _StderrProgress(texts.partition_progress, input=str(args.input))
 
     def on_partition(done: int, total: int) -> None:
-        progress(done, done / total)
+        progress.show(final=done >= total, done=done, total=total)
 
     try:
         result = score_partitions(service, args.input, args.output, fmt=args.format, chunksize=args.chunksize,
