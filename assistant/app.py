@@ -509,7 +509,8 @@ def build_app(service: "SegmentationService", *, settings: Settings | None = Non
     dialogue = dialogue or Dialogue.create(service, knowledge_dir=settings.knowledge_dir,
                                            max_message_chars=settings.max_message_chars)
     texts = load_app_texts(settings.knowledge_dir)
-    with gr.Blocks(title=texts.title, analytics_enabled=False) as demo:
+    # Gradio keeps its own copies of uploads and downloads: every 10 minutes delete those older than 30.
+    with gr.Blocks(title=texts.title, analytics_enabled=False, delete_cache=(600, 1800)) as demo:
         gr.Markdown(f"# {texts.title}\n{texts.intro}", elem_id="app-header")
         with gr.Tabs():
             with gr.Tab(texts.tabs.assistant, id="assistant"):

@@ -32,7 +32,8 @@ from assistant.schemas import (
 BORDERLINE_MARGIN = 0.1   # relative margin (d2 - d1) / (d2 + d1) below which a result is borderline
 N_REASONS = 3
 CARD_NAME = "model_card.json"
-_BATCH_CHUNK = 262_144
+_BATCH_CHUNK = 16_384      # rows per block: the (k, block) score matrix stays in the CPU cache
+_PARALLEL_MIN_ROWS = 131_072
 
 
 def default_model_dir() -> Path:
@@ -103,6 +104,8 @@ class SegmentationService:
         # batch form: argmin_k (x @ B)_k + b_k
         self._B = (-2.0 * centres * weights).T.copy()
         self._b = (centres**2 * weights).sum(axis=1)
+        self._BT = np.ascontiguousarray(self._B.T)       # (k, 7): scores come out as (k, rows)
+        self._b_col = self._b[:, None].copy()
         self._keys_array = np.array(self.cluster_keys, dtype=object)
         # single-customer form, plain Python floats
         self._centres_py = [tuple(map(float, c)) for c in centres]
@@ -209,13 +212,40 @@ class SegmentationService:
 
     # ------------------------------------------------------------------ batches
 
+    def _block_indices(self, block: np.ndarray, out: np.ndarray) -> None:
+        """Labels of one block: scores as a (k, rows) matrix, then a running minimum over the k
+        rows (a strict ``<`` keeps the first minimum on ties, like ``argmin``)."""
+        scores = self._BT @ block.T
+        scores += self._b_col
+        best = scores[0]
+        out[:] = 0
+        for k in range(1, scores.shape[0]):
+            better = scores[k] < best
+            np.minimum(best, scores[k], out=best)
+            np.copyto(out, k, where=better)
+
     def predict_indices(self, X: np.ndarray) -> np.ndarray:
-        """Cluster index per row of an (n, 7) float array in field order (trusted input)."""
+        """Cluster index per row of an (n, 7) float array in field order (trusted input).
+
+        Blocks of _BATCH_CHUNK rows; large inputs are split between two threads (numpy releases
+        the GIL), each with single-threaded BLAS so the threads do not oversubscribe the cores."""
         X = np.asarray(X, dtype=np.float64)
         out = np.empty(len(X), dtype=np.intp)
-        for start in range(0, len(X), _BATCH_CHUNK):
-            chunk = X[start:start + _BATCH_CHUNK]
-            out[start:start + len(chunk)] = np.argmin(chunk @ self._B + self._b, axis=1)
+        starts = range(0, len(X), _BATCH_CHUNK)
+        if len(X) < _PARALLEL_MIN_ROWS:
+            for start in starts:
+                self._block_indices(X[start:start + _BATCH_CHUNK], out[start:start + _BATCH_CHUNK])
+            return out
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
+        def run(start: int) -> None:
+            self._block_indices(X[start:start + _BATCH_CHUNK], out[start:start + _BATCH_CHUNK])
+
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
+            for _ in pool.map(run, starts):
+                pass
         return out
 
     def distances_many(self, X: np.ndarray) -> np.ndarray:

@@ -262,7 +262,9 @@ def _mount_ui(app: FastAPI, *, settings, service, dialogue, check) -> None:
         ``./assets/index-*.js`` relative to itself, which the mounted UI serves."""
         return FileResponse(loader, media_type="text/javascript")
 
-    demo = ui_app.build_app(service, settings=settings, dialogue=dialogue)
+    from assistant.batch_ui import batch_tab
+
+    demo = ui_app.build_app(service, settings=settings, dialogue=dialogue, extra_tabs=[batch_tab])
     gr.mount_gradio_app(
         app, demo, path="/",
         auth=check,

@@ -32,11 +32,11 @@ def test_fast_path_equals_sklearn_on_every_training_row(service, real_data):
     np.testing.assert_array_equal(single, keys)
 
 
-def test_fast_path_equals_sklearn_on_100k_random_rows(service):
+def test_fast_path_equals_sklearn_on_300k_random_rows(service):
     rng = np.random.default_rng(0)
     lows = np.array([f.minimum for f in FIELDS])
     highs = np.array([min(f.maximum, service.card["overall"]["max"][f.name] * 1.5) for f in FIELDS])
-    X = rng.uniform(lows, highs, size=(100_000, 7))
+    X = rng.uniform(lows, highs, size=(300_000, 7))  # >= 100,000, and large enough for the threaded path
     expected = service.pipeline.predict(pd.DataFrame(X, columns=list(FIELD_NAMES)))
     np.testing.assert_array_equal(service.predict_indices(X), expected)
     keys = np.array(service.cluster_keys)
