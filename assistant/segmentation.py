@@ -105,6 +105,9 @@ class SegmentationService:
         self._B = (-2.0 * centres * weights).T.copy()
         self._b = (centres**2 * weights).sum(axis=1)
         self._BT = np.ascontiguousarray(self._B.T)       # (k, 7): scores come out as (k, rows)
+        from threadpoolctl import ThreadpoolController
+
+        self._threadpools = ThreadpoolController()  # scanned once (a few ms), then limits are cheap
         self._b_col = self._b[:, None].copy()
         self._keys_array = np.array(self.cluster_keys, dtype=object)
         # single-customer form, plain Python floats
@@ -238,12 +241,10 @@ class SegmentationService:
             return out
         from concurrent.futures import ThreadPoolExecutor
 
-        from threadpoolctl import threadpool_limits
-
         def run(start: int) -> None:
             self._block_indices(X[start:start + _BATCH_CHUNK], out[start:start + _BATCH_CHUNK])
 
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
+        with self._threadpools.limit(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
             for _ in pool.map(run, starts):
                 pass
         return out
