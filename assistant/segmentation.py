@@ -119,6 +119,19 @@ class SegmentationService:
 
     # ------------------------------------------------------------------ construction
 
+    def __getstate__(self) -> dict:
+        """Picklable (dask ships the service to its workers): the thread-pool controller holds
+        native library handles, so it is rebuilt on the other side."""
+        state = dict(self.__dict__)
+        state.pop("_threadpools", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        from threadpoolctl import ThreadpoolController
+
+        self.__dict__.update(state)
+        self._threadpools = ThreadpoolController()
+
     @classmethod
     def load(cls, model_dir: str | Path | None = None, *, knowledge_dir: str | Path | None = None) -> "SegmentationService":
         """Load the committed model (or the one in ``model_dir``), verified, with its knowledge base."""

@@ -167,3 +167,12 @@ def test_segments_listing(service):
     assert {s.key for s in segments} == KEYS
     assert sum(s.size for s in segments) == service.card["data"]["rows_kept"]
     assert abs(sum(s.share for s in segments) - 1) < 1e-9
+
+
+def test_service_pickles_for_distributed_workers(service, real_data):
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(service))
+    X = real_data.features[list(FIELD_NAMES)].to_numpy(float)
+    np.testing.assert_array_equal(clone.predict_indices(np.repeat(X, 100, axis=0)),
+                                  service.predict_indices(np.repeat(X, 100, axis=0)))
