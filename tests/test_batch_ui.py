@@ -16,9 +16,7 @@ from assistant.fields import FIELDS
 from assistant.settings import Settings
 from assistant.synthetic import generate_customers, write_customers
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from _browser import CHROMIUM, CHROMIUM_ARGS, need_chromium  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +81,7 @@ def test_old_request_folders_are_cleaned_up(tmp_path):
 
 @pytest.mark.browser
 def test_batch_tab_in_a_browser(service, tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip(f"BROWSER TEST SKIPPED: {CHROMIUM} is missing (apt-get install -y chromium)")
+    need_chromium()
     import gradio as gr
     from playwright.sync_api import expect, sync_playwright
 

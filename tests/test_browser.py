@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
+from _browser import CHROMIUM, CHROMIUM_ARGS, need_chromium  # noqa: E402
+
+need_chromium(module_level=True)
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
@@ -28,8 +28,6 @@ from assistant.settings import Settings  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENS = Path("/tmp/screens")
 VIP = {"age": 45, "income": 90000, "total_spending": 2000, "web_purchases": 5, "store_purchases": 9,
        "web_visits_per_month": 2, "recency_days": 40}

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
+from _browser import CHROMIUM, CHROMIUM_ARGS, need_chromium  # noqa: E402
+
+need_chromium(module_level=True)
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
@@ -25,8 +25,6 @@ from assistant.web import create_app  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 FIRST = "Hi! My customer is 38 years old and earns 52000 a year."
 REST = ("She spent 600 in total, made 4 web purchases and 6 store purchases, visits the website "
         "5 times a month and last bought 30 days ago.")

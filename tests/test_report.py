@@ -12,9 +12,7 @@ from assistant.cli import main
 from assistant.errors import AssistantError
 from assistant.report import build_report, report_texts, run_report
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from _browser import CHROMIUM, CHROMIUM_ARGS, need_chromium  # noqa: E402
 SECTIONS = ("overview", "distributions", "relationships", "channels", "selection", "pca", "profiles")
 # distributions 1 + demographics/spending 4 (income, age, education, children) + channels 3 (mix, deals,
 # visits) + model selection 2 + PCA 1 + 3 per segment (product mix, channel mix, campaigns) x 4
@@ -119,8 +117,7 @@ def test_run_report_keeps_the_previous_file_when_it_fails(tmp_path, service):
 
 @pytest.mark.browser
 def test_report_opens_offline_in_chromium(card_report):
-    if not CHROMIUM.exists():
-        pytest.skip(f"BROWSER TEST SKIPPED: {CHROMIUM} is missing (apt-get install -y chromium)")
+    need_chromium()
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     page_html = card_report.read_text(encoding="utf-8")
     expected_plots = page_html.count('class="plotly-graph-div"')
