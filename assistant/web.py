@@ -281,8 +281,10 @@ def _mount_ui(app: FastAPI, *, settings, service, dialogue, check) -> None:
 
 def _listen(host: str, port: int) -> socket.socket:
     try:
-        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        # pass the protocol (IPPROTO_TCP): asyncio turns TCP_NODELAY on only for sockets that say TCP;
+        # without it every answer on a kept-alive connection waits ~40 ms (Nagle + delayed ACK)
+        sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(2048)

@@ -35,6 +35,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import shlex
 import socket
 import subprocess
 import sys
@@ -179,6 +180,7 @@ class Load:
 
     def __init__(self, port: int, size: int) -> None:
         ctx = mp.get_context("spawn")
+        self.idle = 0.0   # the server's CPU s per s without load, subtracted from the per-request figure
         self.results = ctx.Queue()
         self.queues = [ctx.Queue() for _ in range(size)]
         self.procs = [ctx.Process(target=_worker, args=(port, q, self.results), daemon=True) for q in self.queues]
@@ -194,9 +196,11 @@ class Load:
             q.put({**cmd, "start": start, "end": end})
         while time.monotonic() < start:
             time.sleep(0.001)
-        server_cpu0 = _proc_cpu(server)
+        server_cpu0, machine0 = _proc_cpu(server), _machine_cpu()
         outs = [self.results.get(timeout=seconds + 120) for _ in commands]
         server_cpu = _proc_cpu(server) - server_cpu0
+        machine1 = _machine_cpu()
+        busy = (machine1[0] - machine0[0]) / max(machine1[1] - machine0[1], 1e-9)
         import numpy as np
 
         lat = np.concatenate([np.frombuffer(o["latencies"], dtype=np.float64) for o in outs])
@@ -210,6 +214,8 @@ class Load:
             "checks": [c for o in outs for c in o["checks"]],
             "generator_cpu": sum(o["cpu"] for o in outs) / (wall * os.cpu_count()),
             "server_cpu": server_cpu / (wall * os.cpu_count()),
+            "server_cpu_per_request": max(0.0, server_cpu - self.idle * wall) / max(len(lat), 1),
+            "machine_busy": busy,
         }
 
     def close(self) -> None:
@@ -221,9 +227,41 @@ class Load:
                 p.terminate()
 
 
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far."""
+    import psutil
+
+    t = psutil.cpu_times()
+    total = sum(t)
+    return total - t.idle - getattr(t, "iowait", 0.0), total
+
+
 def _proc_cpu(proc) -> float:
     times = proc.cpu_times()
     return times.user + times.system
+
+
+def connection_check(port: int, n: int = 30) -> tuple[float, float]:
+    """Median seconds of one ``GET /healthz`` on a new connection and on a kept-alive one. A
+    kept-alive answer about 40 ms slower than a fresh one is the Nagle / delayed-ACK stall of a
+    server socket without TCP_NODELAY (the first exchange of a connection is acknowledged at once)."""
+    import statistics
+
+    fresh, kept = [], []
+    for _ in range(n):
+        conn = http.client.HTTPConnection(HOST, port, timeout=10)
+        t0 = time.perf_counter()
+        _exchange(conn, "GET", "/healthz", None)
+        fresh.append(time.perf_counter() - t0)
+        conn.close()
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    _exchange(conn, "GET", "/healthz", None)
+    for _ in range(n):
+        t0 = time.perf_counter()
+        _exchange(conn, "GET", "/healthz", None)
+        kept.append(time.perf_counter() - t0)
+    conn.close()
+    return statistics.median(fresh), statistics.median(kept)
 
 
 def free_port() -> int:
@@ -232,11 +270,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, log_path: Path) -> subprocess.Popen:
-    """``python -m assistant serve --port PORT`` as a subprocess; returns once /healthz answers 200."""
+DEFAULT_SERVER_CMD = "{python} -m assistant serve --host {host} --port {port}"
+
+
+def start_server(port: int, log_path: Path, command: str = DEFAULT_SERVER_CMD) -> subprocess.Popen:
+    """The server (by default ``python -m assistant serve --port PORT``) as a subprocess; returns
+    once /healthz answers 200."""
+    argv = [part.format(python=sys.executable, host=HOST, port=port) for part in shlex.split(command)]
     log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--host", HOST, "--port", str(port)],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -317,6 +359,9 @@ def main() -> int:
     parser.add_argument("--clients", default="1,10,50", help="concurrency levels for /api/v1/segment")
     parser.add_argument("--sessions", type=int, default=20, help="concurrent chat sessions")
     parser.add_argument("--customers", type=int, default=50_000, help="distinct customers to send")
+    parser.add_argument("--server-cmd", default=DEFAULT_SERVER_CMD,
+                        help="how to start the server; {python}, {host} and {port} are filled in "
+                             "(to compare another launcher or configuration of the same app)")
     args = parser.parse_args()
     levels = [int(x) for x in args.clients.split(",") if x.strip()]
 
@@ -338,11 +383,12 @@ def main() -> int:
     port = free_port()
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-rest-server-{port}.log"
     started = time.perf_counter()
-    server = start_server(port, log_path)
+    server = start_server(port, log_path, args.server_cmd)
     startup = time.perf_counter() - started
     failures: list[str] = []
     rows: list[list[str]] = []
     summary: dict = {}
+    idle, fresh, kept = 0.0, float("nan"), float("nan")
     try:
         proc = psutil.Process(server.pid)
         load = Load(port, max(levels + [args.sessions]))
@@ -351,6 +397,11 @@ def main() -> int:
             load.run([{"kind": "healthz"}] * 2, 1.0, proc)
             load.run([{"kind": "segment", "bodies": bodies[:2000]}] * 2, 1.0, proc)
             load.run([{"kind": "chat", "conversations": conversations[:50]}] * 2, 1.0, proc)
+
+            fresh, kept = connection_check(port)
+            cpu0 = _proc_cpu(proc)
+            time.sleep(2.0)
+            idle = load.idle = (_proc_cpu(proc) - cpu0) / 2.0   # the server's own background work, CPU s per s
 
             def measure(kind: str, n: int) -> dict:
                 if kind == "healthz":
@@ -375,7 +426,10 @@ def main() -> int:
                 checked = f"; {r['checked'] - r['wrong']}/{r['checked']} answers checked OK" if r["checked"] else ""
                 return [what, str(r["clients"]), f"{r['requests']:,}", f"{r['rps']:,.0f}", ratio("rps"),
                         ms(r["p50"]), ratio("p50"), ms(r["p95"]), ratio("p95"), str(r["errors"]),
-                        f"{100 * r['generator_cpu']:.0f}% / {100 * r['server_cpu']:.0f}%", target + checked]
+                        f"{r['server_cpu_per_request'] * 1e6:,.0f} us",
+                        f"{100 * r['generator_cpu']:.0f}% / {100 * r['server_cpu']:.0f}% / "
+                        f"{100 * max(0.0, r['machine_busy'] - r['generator_cpu'] - r['server_cpu']):.0f}%",
+                        target + checked]
 
             for n in levels:
                 base = measure("healthz", n)
@@ -407,18 +461,27 @@ def main() -> int:
     header = (f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
               f"load average {load_before[0]:.2f} / {load_before[1]:.2f} / {load_before[2]:.2f} (1/5/15 min) before "
               f"the run; {versions()}")
-    setup = (f"server: `python -m assistant serve` (Gradio UI + REST, one uvicorn process), ready in {startup:.1f} s; "
+    server_what = ("`python -m assistant serve`" if args.server_cmd == DEFAULT_SERVER_CMD
+                   else f"`{args.server_cmd}`")
+    setup = (f"server: {server_what} (Gradio UI + REST, one uvicorn process), ready in {startup:.1f} s; "
              f"load: one spawned process per client, each a keep-alive `http.client` connection in a closed loop, "
              f"{args.seconds:g} s per level, {len(customers):,} distinct customers. Ratios are against "
              f"`GET /healthz` at the same concurrency in this run (req/s: higher is better; latency: lower). "
-             f"CPU = load generator / server, as a share of all {os.cpu_count()} CPUs.")
+             f"CPU = load generator / server / everything else on the machine, as shares of all "
+             f"{os.cpu_count()} CPUs; server CPU per request = (the server's CPU time - its idle CPU, "
+             f"{1000 * idle:.0f} ms per s) / requests answered.")
     cols = ["request", "clients", "requests", "req/s", "ratio", "p50", "ratio", "p95", "ratio", "errors",
-            "CPU gen / server", "target; checks"]
+            "server CPU per request", "CPU gen / server / other", "target; checks"]
     lines = [header, "", setup, "",
              "| " + " | ".join(cols) + " |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    lines += ["", target_line, f"errors: {errors_total} (must be 0)"]
+    stall = kept > 0.020 and kept > 5 * fresh
+    connection_line = (f"one `GET /healthz`, median of 30: {ms(fresh)} on a new connection, {ms(kept)} on a kept-alive one"
+                       + (" - kept-alive answers stall about 40 ms (Nagle + delayed ACK): the server's accepted "
+                          "sockets probably lack TCP_NODELAY, which caps each connection at about 25 requests/s"
+                          if stall else ""))
+    lines += ["", connection_line, target_line, f"errors: {errors_total} (must be 0)"]
     if failures:
         lines += ["", "FAILED: " + "; ".join(failures)]
     text = "\n".join(lines)

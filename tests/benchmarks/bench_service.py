@@ -5,7 +5,8 @@
 Baseline: ``service.pipeline.predict`` on a one-row DataFrame (what a naive server would do per
 request). Measured: ``service.label`` (bare label) and ``service.assign`` (the full
 SegmentResult), each over the same many distinct customers. Targets: ratio <= 0.01 for the
-label, <= 0.05 for the full result.
+label, <= 0.05 for the full result. The table is printed and written to
+tests/benchmarks/results/service.md.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import sklearn  # noqa: E402
 from assistant.fields import FIELD_NAMES, FIELDS  # noqa: E402
 from assistant.schemas import CustomerProfile  # noqa: E402
 from assistant.segmentation import SegmentationService  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "service.md"
 
 
 def per_call(fn, items, repeat: int = 3) -> float:
@@ -67,13 +70,19 @@ def main() -> int:
         ("service.label (bare label)", label, label / base, "<= 0.01"),
         ("service.assign (full SegmentResult)", full, full / base, "<= 0.05"),
     ]
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-          f"scikit-learn {sklearn.__version__}, numpy {np.__version__}, pandas {pd.__version__}")
-    print(f"{args.customers} distinct customers (baseline on {len(frames)}); labels agree with sklearn: {agree}\n")
-    print(f"| {'path':<55} | {'per call':>10} | {'ratio':>7} | target  |")
-    print(f"|{'-' * 57}|{'-' * 12}|{'-' * 9}|---------|")
+    lines = [f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+             f"scikit-learn {sklearn.__version__}, numpy {np.__version__}, pandas {pd.__version__}; "
+             f"load average {os.getloadavg()[0]:.1f}",
+             f"{args.customers} distinct customers (baseline on {len(frames)}); labels agree with sklearn: {agree}", "",
+             f"| {'path':<55} | {'per call':>10} | {'ratio':>7} | target  |",
+             f"|{'-' * 57}|{'-' * 12}|{'-' * 9}|---------|"]
     for name, seconds, ratio, target in rows:
-        print(f"| {name:<55} | {seconds * 1e6:>7.1f} us | {ratio:>7.4f} | {target:<7} |")
+        lines.append(f"| {name:<55} | {seconds * 1e6:>7.1f} us | {ratio:>7.4f} | {target:<7} |")
+    text = "\n".join(lines)
+    print(text)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("# Single-customer service benchmark\n\n`.venv/bin/python tests/benchmarks/bench_service.py "
+                       + " ".join(sys.argv[1:]) + "`\n\n" + text + "\n")
     return 0 if agree else 1
 
 
