@@ -296,3 +296,17 @@ def test_serve_starts_and_chats():
     finally:
         assert _stop(proc, signal.SIGTERM) == 0         # a service manager's stop is a normal end
     assert out.wait_for("stopped", 5)
+
+
+def test_listening_socket_says_tcp_so_keep_alive_answers_are_not_delayed():
+    """asyncio sets TCP_NODELAY only on sockets whose protocol is TCP; a plain socket(family,
+    SOCK_STREAM) has proto 0 and every kept-alive answer then waits ~40 ms (Nagle + delayed ACK)."""
+    import socket
+
+    from assistant.web import _listen
+
+    sock = _listen("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
