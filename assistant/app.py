@@ -43,7 +43,7 @@ from gradio.components.plot import PlotData
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.insights_ui import segment_profiles_section
-from assistant.dialogue import Dialogue, DialogueState, escape_markdown, render_result
+from assistant.dialogue import Dialogue, DialogueState, escape_markdown
 from assistant.errors import InvalidProfileError
 from assistant.fields import FIELD_NAMES, FIELDS
 from assistant.knowledge import default_knowledge_dir, validate_yaml
@@ -525,4 +525,6 @@ def build_app(service: "SegmentationService", *, settings: Settings | None = Non
     # so many sessions may run them at once; a limit of 1 would make every user queue behind
     # every other one. settings.concurrency_limit bounds the worker threads they occupy.
     demo.queue(default_concurrency_limit=settings.concurrency_limit)
+    # Gradio's default of 10,000 sessions at ~150 KB each would let memory grow by ~1.5 GB.
+    demo.state_session_capacity = settings.max_ui_sessions
     return demo

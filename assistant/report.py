@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,6 +27,7 @@ from pydantic import Field
 
 from assistant.errors import AssistantError
 from assistant.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
+from assistant.files import atomic_write_text
 from assistant.insights import (
     ANY_ACCEPTED, BASE, CHANNEL_COLUMNS, RESPONSE_COLUMN, InsightsTexts, TemplateBlock, compute_profiles,
     evidence_lines, fmt_lift, fmt_money, fmt_num, fmt_pct, fmt_rate, insight_texts, profile_figures, profiles_of,
@@ -604,18 +603,8 @@ def _key_figures(seg: dict, base: dict, p: ProfileTexts) -> list[list[str]]:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and an atomic rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` atomically (see :mod:`assistant.files`)."""
+    atomic_write_text(path, text)
 
 
 def run_report(args, *, service: "SegmentationService") -> int:

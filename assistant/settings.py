@@ -32,6 +32,9 @@ class Settings(BaseModel):
     max_batch_items: int = 10_000
     session_ttl_seconds: float = 3600.0
     max_sessions: int = 10_000
+    # Gradio keeps a copy of the UI's config for every browser tab or API session (about 125-180 KB
+    # each, measured in tests/test_load.py) until this many exist; then the least recently used goes.
+    max_ui_sessions: int = Field(default=1_000, ge=1)
     concurrency_limit: int = 32
 
 

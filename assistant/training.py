@@ -37,6 +37,7 @@ from sklearn.preprocessing import StandardScaler
 from assistant.data import CustomerData
 from assistant.errors import TrainingError
 from assistant.fields import FIELD_NAMES
+from assistant.files import atomic_write_bytes
 from assistant.insights import compute_profiles
 from assistant.knowledge import KnowledgeBase
 
@@ -265,20 +266,6 @@ def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, se
 # ----------------------------------------------------------------------------- writing
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_model(bundle: dict, card: dict, out_dir: str | Path, *, plots: bool = True) -> Path:
     """Write the bundle, plots and model card to ``out_dir`` atomically.
 
@@ -297,14 +284,14 @@ def write_model(bundle: dict, card: dict, out_dir: str | Path, *, plots: bool = 
         Path(tmp).unlink(missing_ok=True)
     digest = hashlib.sha256(payload).hexdigest()
     bundle_name = f"model-{digest[:12]}.joblib"
-    _atomic_write_bytes(out / bundle_name, payload)
+    atomic_write_bytes(out / bundle_name, payload)
     if plots:
         from assistant.plots import write_training_plots
 
         card = {**card, "plots": write_training_plots(card, out)}
     card = {**card, "bundle_file": bundle_name, "bundle_sha256": digest}
     previous = _previous_bundle(out)
-    _atomic_write_bytes(out / CARD_NAME, (json.dumps(card, indent=1) + "\n").encode())
+    atomic_write_bytes(out / CARD_NAME, (json.dumps(card, indent=1) + "\n").encode())
     if previous and previous != bundle_name:
         (out / previous).unlink(missing_ok=True)
     return out / CARD_NAME

@@ -28,6 +28,13 @@ def free_socket() -> socket.socket:
     return sock
 
 
+def free_port() -> int:
+    """A loopback port that was free a moment ago (for servers that bind it themselves)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @contextmanager
 def serving(app, *, root_path: str = "", sock: socket.socket | None = None) -> Iterator[str]:
     """Run ``app`` on ``sock`` (default: a free loopback port); yields its base URL (without root_path)."""

@@ -44,3 +44,17 @@ def synthetic_file(tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("synthetic") / "customers.csv"
     return write_customers(generate_customers(2240, seed=7), path)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright (skips loudly without it; fails under REQUIRE_BROWSER=1)."""
+    from _browser import CHROMIUM, CHROMIUM_ARGS, need_chromium
+
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -6,11 +6,11 @@ import html
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 
 import pytest
+from _web_helpers import free_port
 from hypothesis import example, given, settings as hyp_settings, strategies as st
 
 gr = pytest.importorskip("gradio")
@@ -346,16 +346,10 @@ def test_importing_the_app_does_no_work():
 # ---------------------------------------------------------------------------- gradio_client
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def launched(demo):
     pytest.importorskip("gradio_client")
-    demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                 theme=app.APP_THEME, css=app.APP_CSS)
     try:
         yield demo.local_url

@@ -9,16 +9,16 @@ our validation messages. Screenshots go to pytest's tmp_path and one of each to 
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
+from _web_helpers import free_port
 
-from _browser import CHROMIUM, CHROMIUM_ARGS, need_chromium  # noqa: E402
+from _browser import need_chromium  # noqa: E402
 
 need_chromium(module_level=True)
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 from assistant import app  # noqa: E402
 from assistant.dialogue import Dialogue  # noqa: E402
@@ -36,12 +36,6 @@ VIP_MESSAGE = ("45 years old, income 90k, spent 2,000, 5 web purchases, 9 store 
 MARKUP = "<img src=x onerror=alert(1)> **bold**"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def dialogue(service):
     return Dialogue.create(service)
@@ -50,20 +44,12 @@ def dialogue(service):
 @pytest.fixture(scope="module")
 def url(service, dialogue):
     demo = app.build_app(service, settings=Settings(), dialogue=dialogue)
-    demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                 theme=app.APP_THEME, css=app.APP_CSS)
     try:
         yield demo.local_url
     finally:
         demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

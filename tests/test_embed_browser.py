@@ -5,15 +5,13 @@ a portal that is not allowed by --allow-origin is refused by the frame-ancestors
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
-from _browser import CHROMIUM, CHROMIUM_ARGS, need_chromium  # noqa: E402
+from _browser import need_chromium  # noqa: E402
 
 need_chromium(module_level=True)
 
-from playwright.sync_api import sync_playwright  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 from starlette.responses import HTMLResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
@@ -58,14 +56,6 @@ def sites(service):
     with serving(app) as app_url, serving(portal(app_url), sock=allowed_sock) as portal_url, \
             serving(portal(app_url), sock=other_sock) as other_url:
         yield {"app": app_url, "portal": portal_url, "other": other_url}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

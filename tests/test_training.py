@@ -144,14 +144,14 @@ def test_interrupted_write_keeps_the_previous_model(synthetic_file, knowledge, t
 
     import assistant.training as training
 
-    real_write = training._atomic_write_bytes
+    real_write = training.atomic_write_bytes
 
     def crash_on_card(path, payload):
         if path.name == "model_card.json":
             raise KeyboardInterrupt("killed")
         real_write(path, payload)
 
-    monkeypatch.setattr(training, "_atomic_write_bytes", crash_on_card)
+    monkeypatch.setattr(training, "atomic_write_bytes", crash_on_card)
     with pytest.raises(KeyboardInterrupt):
         write_model(bundle2, card2, tmp_path, plots=False)
     assert (tmp_path / "model_card.json").read_bytes() == before
