@@ -406,11 +406,16 @@ def parse_number(text: str) -> float | None:
     return None if m is None else _number_value(m)
 
 
+_TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>")
+
+
 def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
     """Every customer value ``text`` states; ``pending`` is the field just asked about."""
     if not isinstance(text, str):
         return ParseResult()
-    text = text[:MAX_CHARS].translate(_NORMALISE)
+    # markup tags carry no customer values ("<img src=x onerror=alert(1)>" is not an age of 1);
+    # the text between tags stays ("<b>38</b>" is 38). "<50k" is not a tag: a tag starts with a letter or /.
+    text = _TAG.sub(" ", text[:MAX_CHARS]).translate(_NORMALISE)
     found: dict[str, float] = {}
     leftovers: list[_Tok] = []
     leading: _Tok | None = None

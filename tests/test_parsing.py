@@ -423,3 +423,12 @@ def test_synonym_number_markup_soup_never_raises(pieces, joiner, pending):
     _assert_sound(parse_message(text, pending=pending))
     value = parse_number(text)
     assert value is None or isinstance(value, float)
+
+
+@pytest.mark.parametrize("text,pending,expected", [
+    ("<img src=x onerror=alert(1)>", "age", {}),
+    ("<b>38</b>", "age", {"age": 38}),
+    ("age 38 <script>alert(5)</script> income 40k", None, {"age": 38, "income": 40000.0}),
+])
+def test_markup_tags_carry_no_values(text, pending, expected):
+    assert parse_message(text, pending=pending).values == expected
