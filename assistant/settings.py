@@ -47,8 +47,9 @@ def parse_credentials(text: str, *, source: str) -> tuple[tuple[str, str], ...]:
             continue
         user, sep, password = item.partition(":")
         if not sep or not user or not password:
+            # Name the user only when a colon says which part is the user: a lone word may be a password.
             raise AssistantError(f"{source}: credentials must look like USER:PASS (user {user!r} has none)"
-                                 if sep or user else f"{source}: credentials must look like USER:PASS")
+                                 if sep and user else f"{source}: credentials must look like USER:PASS")
         pairs.append((user, password))
     if not pairs:
         raise AssistantError(f"{source}: no USER:PASS credentials given")

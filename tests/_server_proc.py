@@ -2,14 +2,15 @@
 
 ``python tests/_server_proc.py [--max-sessions N] [--ttl S] [--max-ui-sessions N] [--auth USER:PASS]
 [--log-level DEBUG] [--no-ui] [--model-dir DIR]``
-builds the app exactly as ``segment-assistant serve`` does (``assistant.web.create_app``), serves
+builds the app with ``assistant.web.create_app``, as ``segment-assistant serve`` does, serves
 it with uvicorn on a free loopback port and prints one line ``READY <base url>`` when it answers.
 Running it in a separate process keeps its memory (RSS) apart from the test's. With
 ``--log-level DEBUG`` every logger (ours, uvicorn's access log, Gradio's, httpx's) writes to
 stderr, so a test can read everything the server logged.
 
 ``GET /_test/stats`` (answered by a thin wrapper in front of the app, never part of the product)
-gives the REST session store's size and counters and the Gradio session count.
+gives the REST session store's size and counters, the Gradio session count and the Python heap size
+(``sys.getallocatedblocks()``).
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                                "max_sessions": store.max_sessions,
                                "gradio_sessions": len(holder.session_data) if holder is not None else None,
                                "max_ui_sessions": holder.capacity if holder is not None else None,
-                               "threads": threading.active_count()}).encode()
+                               "threads": threading.active_count(),
+                               "python_blocks": sys.getallocatedblocks()}).encode()
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": body})

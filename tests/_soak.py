@@ -218,7 +218,7 @@ def rest_conversation(http: httpx.Client, u: int, tally: Tally, labels: dict) ->
     _check_summary(u, values, body, body["reply"], labels)
 
 
-def _sse_result(text: str) -> tuple[str, Any]:
+def sse_result(text: str) -> tuple[str, Any]:
     """(last event name, its data) from a server-sent-events body."""
     event, data = "", None
     for block in text.split("\n\n"):
@@ -244,7 +244,7 @@ def gradio_conversation(http: httpx.Client, u: int, tally: Tally, labels: dict) 
         event_id = r.json()["event_id"]
         r = http.get(f"/gradio_api/call/chat/{event_id}")
         tally.gradio_latency.append(time.perf_counter() - started)
-        event, data = _sse_result(r.text)
+        event, data = sse_result(r.text)
         if r.status_code != 200 or event != "complete":
             raise Mismatch(f"conversation {u} (gradio): {r.status_code} {event} {str(data)[:200]}")
         sent.append(message)
@@ -282,23 +282,31 @@ class LoadReport:
     requests: dict[str, int]
     errors: list[str]
     latency_ms: dict[str, dict[str, float]]
-    rss_mb: dict[str, float]
-    stats: dict[str, dict[str, Any]]
+    rss_mb: dict[str, float]                 # start / middle / end
+    stats: dict[str, dict[str, Any]]         # the server's /_test/stats at start / middle / end
+    done_at: dict[str, dict[str, int]]       # conversations finished by start / middle / end
 
     def lines(self) -> list[str]:
         lat = self.latency_ms
+        heap = {k: v["python_blocks"] for k, v in self.stats.items()}
         return [
-            f"load: {self.seconds:.0f} s, {self.rest_workers} REST + {self.gradio_workers} Gradio concurrent sessions",
+            f"load: {self.seconds:.0f} s, {self.rest_workers} REST + {self.gradio_workers} Gradio sessions at a time",
             f"conversations: {self.conversations['rest']:,} REST + {self.conversations['gradio']:,} Gradio; "
             f"requests: {self.requests['rest']:,} REST + {self.requests['gradio']:,} Gradio round trips "
             f"({sum(self.requests.values()) / self.seconds:,.0f}/s); errors: {len(self.errors)}",
-            f"latency REST p50 {lat['rest']['p50']:.1f} ms, p95 {lat['rest']['p95']:.1f} ms; "
+            f"latency: REST p50 {lat['rest']['p50']:.1f} ms, p95 {lat['rest']['p95']:.1f} ms; "
             f"Gradio (call + SSE) p50 {lat['gradio']['p50']:.1f} ms, p95 {lat['gradio']['p95']:.1f} ms",
             "server RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in self.rss_mb.items()),
+            "server Python heap (allocated blocks): " + ", ".join(f"{k} {v:,}" for k, v in heap.items()),
             "sessions held: " + "; ".join(
                 f"{k}: REST {v['sessions']} (cap {v['max_sessions']}, evicted {v['evicted']}, expired {v['expired']}), "
-                f"Gradio {v['gradio_sessions']}" for k, v in self.stats.items()),
+                f"Gradio {v['gradio_sessions']} (cap {v['max_ui_sessions']})" for k, v in self.stats.items()),
         ]
+
+    def heap_growth_per_conversation(self) -> float:
+        """Python heap blocks gained from start to end per conversation run in that time."""
+        grown = self.stats["end"]["python_blocks"] - self.stats["start"]["python_blocks"]
+        return grown / max(1, sum(self.conversations.values()))
 
 
 def _quantiles(samples: list[float]) -> dict[str, float]:
@@ -308,26 +316,43 @@ def _quantiles(samples: list[float]) -> dict[str, float]:
     return {"p50": 1000 * q[49], "p95": 1000 * q[94]}
 
 
+def _fill_gradio(http: httpx.Client, n: int, u0: int) -> None:
+    """``n`` one-message Gradio sessions, so that the session cap is reached before measuring."""
+    for i in range(n):
+        r = http.post("/gradio_api/call/chat", json={"data": [f"age {18 + (u0 + i) % 90}"],
+                                                     "session_hash": uuid.uuid4().hex[:12]})
+        r.raise_for_status()
+        event, _ = sse_result(http.get(f"/gradio_api/call/chat/{r.json()['event_id']}").text)
+        if event != "complete":
+            raise Mismatch(f"filling the Gradio sessions: {event}")
+
+
 def run_load(server: ServerProcess, labels: dict, *, seconds: float, rest_workers: int = 50,
-             gradio_workers: int = 20, warmup: bool = True) -> LoadReport:
-    """Run the workers against ``server`` for ``seconds``; RSS and session counts are sampled after a
-    warm-up conversation per worker (start), at half time (middle) and at the end."""
+             gradio_workers: int = 20, fill_gradio: int = 0) -> LoadReport:
+    """Run the workers against ``server`` for ``seconds``.
+
+    Warm-up first: one conversation per worker, plus ``fill_gradio`` one-message Gradio sessions
+    (to reach the server's Gradio session cap). Then RSS and the server's counters are sampled at
+    the start, at half time and at the end of the timed run."""
     counter = itertools.count()
     tally = Tally()
-    start_gate = threading.Barrier(rest_workers + gradio_workers + 1)
-    run_gate = threading.Barrier(rest_workers + gradio_workers + 1)
+    workers = rest_workers + gradio_workers
+    ready = threading.Barrier(workers + 1)
+    go = threading.Barrier(workers + 1)
     deadline = [0.0]
+    per_worker_fill = -(-fill_gradio // gradio_workers) if gradio_workers else 0
 
     def worker(kind: str) -> None:
         run = rest_conversation if kind == "rest" else gradio_conversation
-        with httpx.Client(base_url=server.base, timeout=30, trust_env=False) as http:
+        with httpx.Client(base_url=server.base, timeout=60, trust_env=False) as http:
             try:
-                if warmup:
-                    run(http, next(counter), Tally(), labels)
+                run(http, next(counter), Tally(), labels)
+                if kind == "gradio" and per_worker_fill:
+                    _fill_gradio(http, per_worker_fill, next(counter))
             except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the run
                 tally.error(f"warm-up {kind}: {exc!r}")
-            start_gate.wait()
-            run_gate.wait()
+            ready.wait()
+            go.wait()
             while time.monotonic() < deadline[0]:
                 try:
                     run(http, next(counter), tally, labels)
@@ -339,27 +364,31 @@ def run_load(server: ServerProcess, labels: dict, *, seconds: float, rest_worker
     threads += [threading.Thread(target=worker, args=("gradio",), daemon=True) for _ in range(gradio_workers)]
     for t in threads:
         t.start()
-    start_gate.wait()
-    rss = {"start": server.rss_mb()}
-    stats = {"start": server.stats()}
+    ready.wait()
+    rss, stats, done_at = {}, {}, {}
+
+    def sample(name: str) -> None:
+        rss[name] = server.rss_mb()
+        stats[name] = server.stats()
+        done_at[name] = dict(tally.conversations)
+
+    sample("start")
     began = time.monotonic()
     deadline[0] = began + seconds
-    run_gate.wait()
+    go.wait()
     time.sleep(seconds / 2)
-    rss["middle"] = server.rss_mb()
-    stats["middle"] = server.stats()
+    sample("middle")
     for t in threads:
         t.join(seconds + 120)
     elapsed = time.monotonic() - began
-    rss["end"] = server.rss_mb()
-    stats["end"] = server.stats()
+    sample("end")
     return LoadReport(
         seconds=elapsed, rest_workers=rest_workers, gradio_workers=gradio_workers,
         conversations=dict(tally.conversations),
         requests={"rest": len(tally.rest_latency), "gradio": len(tally.gradio_latency)},
         errors=list(tally.errors),
         latency_ms={"rest": _quantiles(tally.rest_latency), "gradio": _quantiles(tally.gradio_latency)},
-        rss_mb=rss, stats=stats)
+        rss_mb=rss, stats=stats, done_at=done_at)
 
 
 def model_labels() -> dict:

@@ -1,0 +1,423 @@
+"""Hostile customer files through every way in: ``assistant.batch.score_file``, the CLI
+(``segment-assistant score``) and the web app's upload handler (``assistant.batch_ui.score_upload``),
+plus the upload route of the served app (size limit, cleanup).
+
+Complements tests/test_batch.py (which owns the format rules): here each file is tried through all
+three entry points. A file that cannot be read gets one clear line (exit code 2 on the command
+line, a message in the web app) and leaves nothing behind; a file with some bad rows gets its good
+rows scored and the others listed in the errors file with their reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import random
+import re
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from _soak import ServerProcess, sse_result
+from _web_helpers import serving
+from assistant import cli
+from assistant.batch import load_batch_texts, score_file
+from assistant.batch_ui import score_upload
+from assistant.errors import DataFileError
+from assistant.fields import FIELD_NAMES
+from assistant.schemas import parse_profile
+from assistant.settings import Settings
+from assistant.synthetic import generate_customers, write_customers
+from assistant.web import create_app
+
+HEADER = ["ID", *FIELD_NAMES]
+GOOD = [38, 71000, 1200, 5, 7, 6, 14]
+MB = 1 << 20
+
+
+def csv_bytes(rows: list[list], *, sep: str = ",", header: list[str] | None = None, encoding: str = "utf-8",
+              newline: str = "\n") -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=sep, lineterminator=newline)
+    writer.writerow(header or HEADER)
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def raw_file(tmp_path: Path, name: str, edits: dict[tuple[int, str], object]) -> Path:
+    frame = generate_customers(12, seed=31, quirks=False).astype(object)
+    for (row, column), value in edits.items():
+        frame.loc[row, column] = value
+    return write_customers(frame, tmp_path / name)
+
+
+def junk(n: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    return bytes(rng.randrange(256) for _ in range(n))
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return load_batch_texts().ui
+
+
+# ---------------------------------------------------------------------------- files refused as a whole
+
+RAW_MISSING = "\t".join(c for c in ("ID", "Year_Birth", "Income", "Dt_Customer", "MntFruits", "NumWebPurchases")) + \
+    "\n1\t1970\t50000\t01-01-2014\t5\t3\n"
+
+REFUSED = {
+    "empty": (b"", "is empty"),
+    "header_only": (csv_bytes([]), "has a header but no data rows"),
+    "header_only_crlf_bom": (csv_bytes([], encoding="utf-8-sig", newline="\r\n"), "has a header but no data rows"),
+    "binary_junk": (junk(64 * 1024, seed=1), "is not a text file"),
+    "png_renamed_csv": (b"\x89PNG\r\n\x1a\n" + junk(4000, seed=2), "is not a text file"),
+    "gzipped_csv": (gzip.compress(csv_bytes([[1, *GOOD]] * 50)), "is not a text file"),
+    "utf16_csv": (csv_bytes([[1, *GOOD]], encoding="utf-16"), "is not a text file"),
+    "xlsx_renamed_csv": (b"PK\x03\x04" + junk(3000, seed=3), "looks like a spreadsheet"),
+    "high_bytes_no_delimiter": (bytes(range(128, 256)) * 64, "cannot find a delimiter"),
+    "one_enormous_line": (b"a" * (5 * MB), "cannot find a delimiter"),
+    "pipe_delimited": (csv_bytes([[1, *GOOD]], sep="|"), "cannot find a delimiter"),
+    "semicolon_header_comma_rows": (";".join(HEADER).encode() + b"\n" + b"1,38,71000,1200,5,7,6,14\n" * 3,
+                                    "is the delimiter semicolon right?"),
+    "missing_columns": (csv_bytes([[1, 38, 71000]], header=["ID", "age", "income"]),
+                        "missing column(s) for: total_spending, web_purchases"),
+    "raw_missing_columns": (RAW_MISSING.encode(), "missing required column(s): Recency, MntWines"),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+def test_an_unreadable_file_is_refused_plainly_everywhere(name, service, texts, tmp_path, capsys):
+    content, message = REFUSED[name]
+    src = tmp_path / "in" / f"{name}.csv"
+    src.parent.mkdir()
+    src.write_bytes(content)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+
+    # the library: one DataFileError, one line, nothing written
+    with pytest.raises(DataFileError, match=re.escape(message)) as info:
+        score_file(service, src, out_dir / "scored.csv")
+    assert "\n" not in str(info.value) and name in str(info.value)
+    assert list(out_dir.iterdir()) == []
+
+    # the command line: exit 2, one line on stderr, no traceback, nothing written
+    assert cli.main(["score", str(src), "-o", str(out_dir / "scored.csv")]) == 2
+    captured = capsys.readouterr()
+    last = captured.err.strip().splitlines()[-1]         # (after the progress line, when reading had begun)
+    assert last.startswith("segment-assistant score: error: ") and message in last
+    assert captured.err.count("error:") == 1 and "Traceback" not in captured.err
+    assert list(out_dir.iterdir()) == []
+
+    # the web app's handler: a message, the upload deleted, no request folder left behind
+    root = tmp_path / "work"
+    result = score_upload(service, Settings(), texts, src, root=root)
+    assert result.summary is None and result.scored_path is None
+    assert result.message.startswith(texts.failed.split("{")[0]) and message in result.message
+    assert not src.exists() and list(root.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------- partly bad files
+
+
+def _latin1(tmp_path: Path) -> Path:
+    rows = [["Jos\u00e9 M\u00fcller", *GOOD], ["Fran\u00e7oise", "drei\u00dfig", *GOOD[1:]], ["Bj\u00f6rk", *GOOD]]
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(csv_bytes(rows, sep=";", header=["Name", *FIELD_NAMES], encoding="latin-1"))
+    return path
+
+
+def _bom_crlf(tmp_path: Path) -> Path:
+    path = tmp_path / "bom_crlf.csv"
+    path.write_bytes(csv_bytes([[7, *GOOD], [8, 250, *GOOD[1:]], [9, *GOOD]], encoding="utf-8-sig", newline="\r\n"))
+    return path
+
+
+def _numbers_as_text(tmp_path: Path) -> Path:
+    rows = [[1, " 38 ", '71,000', "1.2e3", "+5", "7.0", "6", "14"],       # all fine as numbers
+            [2, 38, "$71,000", *GOOD[2:]], [3, 38, "71k", *GOOD[2:]], [4, 38, "1e400", *GOOD[2:]],
+            [5, 38, "0x10", *GOOD[2:]], [6, 38, 71000, "1200", "5 purchases", *GOOD[4:]], [7, *GOOD]]
+    path = tmp_path / "text_numbers.csv"
+    path.write_bytes(csv_bytes(rows))
+    return path
+
+
+def _negative_counts(tmp_path: Path) -> Path:
+    rows = [[1, *GOOD], [2, 38, 71000, 1200, 5, -3, 6, 14], [3, 38, 71000, 1200, 5, 7, -1, 14],
+            [4, 38, 71000, 1200, 5, 7, 6, -5], [5, 38, -100, -1200, 5, 7, 6, 14], [6, *GOOD]]
+    path = tmp_path / "negatives.csv"
+    path.write_bytes(csv_bytes(rows))
+    return path
+
+
+def _raw_negatives(tmp_path: Path) -> Path:
+    return raw_file(tmp_path, "raw_negatives.csv", {(1, "NumStorePurchases"): -3, (3, "NumWebVisitsMonth"): -1,
+                                                    (5, "Recency"): -5, (7, "MntGoldProds"): -10})
+
+
+def _mixed_delimiters(tmp_path: Path) -> Path:
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(";".join(HEADER).encode() + b"\n1;38;71000;1200;5;7;6;14\n2,38,71000,1200,5,7,6,14\n"
+                     b"3;40;20000;50;1;2;8;80\n")
+    return path
+
+
+def _nul_far_in(tmp_path: Path) -> Path:
+    rows = [[i, *GOOD] for i in range(1, 400)] + [[400, 38, "71\x00000", *GOOD[2:]], [401, *GOOD]]
+    path = tmp_path / "nul.csv"
+    path.write_bytes(csv_bytes(rows))
+    assert path.read_bytes().index(b"\x00") > 4096                  # past the binary sniffing
+    return path
+
+
+def _formulas(tmp_path: Path) -> Path:
+    rows = [['=HYPERLINK("http://evil.example","x")', *GOOD], ["@SUM(1+1)*cmd|' /C calc'!A0", *GOOD],
+            ["+cmd|' /C calc'!A0", *GOOD], ["-2+3", *GOOD], ["=1+1", 250, *GOOD[1:]], ["-42", *GOOD]]
+    path = tmp_path / "formulas.csv"
+    path.write_bytes(csv_bytes(rows))
+    return path
+
+
+# name -> (file maker, rows read, rows scored, {row: error}, delimiter of the outputs)
+PARTLY_BAD = {
+    "latin1_semicolons": (_latin1, 3, 2, {"2": "age='drei\u00dfig' is not a number"}, ";"),
+    "utf8_bom_crlf": (_bom_crlf, 3, 2, {"2": "age=250 is above the maximum of 110"}, ","),
+    "numbers_as_text": (_numbers_as_text, 7, 2, {
+        "2": "income='$71,000' is not a number", "3": "income='71k' is not a number",
+        "4": "income=inf is not a finite number", "5": "income='0x10' is not a number",
+        "6": "web_purchases='5 purchases' is not a number"}, ","),
+    "negative_counts": (_negative_counts, 6, 2, {
+        "2": "store_purchases=-3 is below the minimum of 0", "3": "web_visits_per_month=-1 is below the minimum of 0",
+        "4": "recency_days=-5 is below the minimum of 0",
+        "5": "income=-100 is below the minimum of 0; total_spending=-1200 is below the minimum of 0"}, ","),
+    "raw_negative_counts": (_raw_negatives, 12, 8, {
+        "2": "store_purchases=-3 is below the minimum of 0", "4": "web_visits_per_month=-1 is below the minimum of 0",
+        "6": "recency_days=-5 is below the minimum of 0", "8": "MntGoldProds=-10 is below the minimum of 0"}, "\t"),
+    "mixed_delimiters": (_mixed_delimiters, 3, 2, {
+        "2": "has 1 value(s), expected 8 (is the delimiter semicolon right?)"}, ";"),
+    "nul_far_into_the_file": (_nul_far_in, 401, 400, {"400": "income='71\\x00000' is not a number"}, ","),
+    "formula_cells": (_formulas, 6, 5, {"5": "age=250 is above the maximum of 110"}, ","),
+}
+
+
+def _read(path: Path, sep: str) -> pd.DataFrame:
+    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+
+
+def _check_outputs(scored: Path, errors: Path | None, case: str, service) -> None:
+    _, read, n_scored, bad, sep = PARTLY_BAD[case]
+    out = _read(scored, sep)
+    assert len(out) == n_scored
+    for _, row in out.iterrows():      # every scored row carries the model's answer for its values
+        if "age" in out.columns:
+            values = {n: row[n] for n in FIELD_NAMES}
+            assert row["segment_key"] == service.label(parse_profile(values)), row.to_dict()
+    errs = _read(errors, sep)
+    assert dict(zip(errs["row"], errs["error"])) == bad
+    # nothing a spreadsheet would run, in either file
+    for frame in (out, errs):
+        for column in frame.columns:
+            assert not column.startswith(("=", "+", "@")), column
+            for cell in frame[column]:         # a plain number such as -5 or +5 stays a number
+                assert not (cell[:1] in ("=", "@") or (cell[:1] in ("+", "-") and not _plain_number(cell))), cell
+
+
+def _plain_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+        return True
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("case", list(PARTLY_BAD))
+def test_good_rows_are_scored_and_the_rest_listed_everywhere(case, service, texts, tmp_path, capsys):
+    make, read, n_scored, bad, sep = PARTLY_BAD[case]
+    (tmp_path / "in").mkdir()
+    src = make(tmp_path / "in")
+
+    summary = score_file(service, src, tmp_path / "lib.csv")
+    assert (summary.rows_read, summary.rows_scored, summary.rows_failed) == (read, n_scored, read - n_scored)
+    _check_outputs(tmp_path / "lib.csv", Path(summary.errors_path), case, service)
+
+    assert cli.main(["score", str(src), "-o", str(tmp_path / "cli.csv")]) == 0
+    captured = capsys.readouterr()
+    assert f"Scored {n_scored:,} of {read:,} rows" in captured.out
+    assert f"{read - n_scored:,} row(s) could not be scored" in captured.out and "cli.errors.csv" in captured.out
+    assert (tmp_path / "cli.csv").read_bytes() == (tmp_path / "lib.csv").read_bytes()
+
+    result = score_upload(service, Settings(), texts, src, root=tmp_path / "work")
+    assert not src.exists()                                            # the upload is deleted after use
+    assert result.summary is not None and result.summary.rows_scored == n_scored
+    assert f"**{n_scored:,}** of {read:,} rows scored" in result.message
+    assert f"**{read - n_scored:,}** row(s) could not be scored" in result.message
+    _check_outputs(result.scored_path, result.errors_path, case, service)
+
+
+def test_the_utf8_bom_does_not_hide_the_id_column(service, tmp_path):
+    src = _bom_crlf(tmp_path)
+    score_file(service, src, tmp_path / "out.csv")
+    out = _read(tmp_path / "out.csv", ",")
+    assert out.columns[0] == "ID" and "row" not in out.columns and out["ID"].tolist() == ["7", "9"]
+
+
+def test_latin1_text_comes_out_as_utf8(service, tmp_path):
+    score_file(service, _latin1(tmp_path), tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv", sep=";", dtype=str, encoding="utf-8")
+    assert out["Name"].tolist() == ["Jos\u00e9 M\u00fcller", "Bj\u00f6rk"]
+    errors = pd.read_csv(tmp_path / "out.errors.csv", sep=";", dtype=str, encoding="utf-8")
+    assert errors["Name"].tolist() == ["Fran\u00e7oise"]
+
+
+@pytest.mark.xfail(strict=True, reason="BUG (reported): a decimal comma is read as a thousands separator, so "
+                                       "52000,50 becomes 5,200,050 and the row is scored silently")
+def test_a_decimal_comma_is_not_misread_silently(service, tmp_path):
+    path = tmp_path / "decimal_comma.csv"
+    path.write_bytes(csv_bytes([[1, 38, "52000,50", "1200,5", 5, 7, 6, 14]], sep=";"))
+    summary = score_file(service, path, tmp_path / "out.csv")
+    if summary.rows_scored:                     # scored: then with the values the file means
+        expected = service.label(parse_profile({**dict(zip(FIELD_NAMES, GOOD)), "income": 52000.5,
+                                                "total_spending": 1200.5}))
+        assert _read(tmp_path / "out.csv", ";")["segment_key"].tolist() == [expected]
+        assert summary.averages[expected]["income"] == pytest.approx(52000.5)
+    else:                                       # or refused with a reason
+        assert "income" in _read(tmp_path / "out.errors.csv", ";")["error"][0]
+
+
+# ---------------------------------------------------------------------------- size limit
+
+
+def test_a_200_mb_upload_is_refused_by_the_handler_without_reading_it(service, texts, tmp_path):
+    big = tmp_path / "big.csv"
+    with open(big, "wb") as fh:                 # sparse: 200 MB long, no disk used
+        fh.truncate(200 * MB)
+    assert big.stat().st_size == 200 * MB
+    started = time.perf_counter()
+    result = score_upload(service, Settings(), texts, big, root=tmp_path / "work")
+    assert time.perf_counter() - started < 1.0
+    assert result.summary is None
+    assert result.message == texts.too_large.format(size_mb=200.0, limit_mb=Settings().max_upload_bytes / MB)
+    assert "200.0 MB" in result.message and "50.0 MB" in result.message
+    assert not big.exists() and not (tmp_path / "work").exists()
+
+
+def _read_response(sock: socket.socket) -> str:
+    """Headers and body of one HTTP response (they may arrive in separate packets)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data.decode()
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode()
+
+
+def test_a_200_mb_upload_is_refused_by_the_server_before_it_is_sent(service):
+    """Content-Length says 200 MB: 413 at once (only the headers travel), and the server keeps serving.
+    Without Content-Length (chunked), the body is cut off as soon as it passes the limit."""
+    app = create_app(Settings(max_upload_bytes=2 * MB), service=service)
+    with serving(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            started = time.perf_counter()
+            sock.sendall(b"POST /gradio_api/upload HTTP/1.1\r\nHost: test\r\n"
+                         b"Content-Type: multipart/form-data; boundary=zz\r\n"
+                         + f"Content-Length: {200 * MB}\r\n\r\n".encode() + b"--zz\r\n")
+            answer = _read_response(sock)
+            assert time.perf_counter() - started < 2.0
+        assert answer.startswith("HTTP/1.1 413")
+        assert f"the request body is {200 * MB:,} bytes, above the limit of {2 * MB:,}" in answer
+
+        sent = [0]
+
+        def stream():
+            yield b'--zz\r\nContent-Disposition: form-data; name="files"; filename="a.csv"\r\nContent-Type: text/csv\r\n\r\n'
+            for _ in range(400):                # 8 MB in 20 KB pieces
+                sent[0] += 20_000
+                yield b"a,b\n" * 5000
+
+        with httpx.Client(base_url=base, timeout=30, trust_env=False) as http:
+            r = http.post("/gradio_api/upload", content=stream(),
+                          headers={"content-type": "multipart/form-data; boundary=zz"})
+            assert r.status_code == 413 and "above the limit of 2,097,152 bytes" in r.json()["detail"][0]
+            assert http.get("/healthz").status_code == 200
+            ok = http.post("/gradio_api/upload", files={"files": ("small.csv", csv_bytes([[1, *GOOD]]))})
+            assert ok.status_code == 200                                # a file under the limit still goes in
+
+
+# ---------------------------------------------------------------------------- the served upload path and cleanup
+
+
+def _score_through_the_app(http: httpx.Client, content: bytes, name: str) -> tuple[str, list]:
+    up = http.post("/gradio_api/upload", files={"files": (name, content, "text/csv")})
+    assert up.status_code == 200, up.text
+    uploaded = up.json()[0]
+    r = http.post("/gradio_api/call/score_file", json={"data": [{"path": uploaded, "orig_name": name,
+                                                                  "meta": {"_type": "gradio.FileData"}}]})
+    assert r.status_code == 200, r.text
+    event, data = sse_result(http.get(f"/gradio_api/call/score_file/{r.json()['event_id']}").text)
+    assert event == "complete", data
+    return uploaded, data
+
+
+def test_uploads_and_downloads_are_deleted_after_use_in_the_served_app(tmp_path, texts):
+    """A real server (its own temp folders): each upload is deleted once scored or refused; request
+    folders older than the TTL go at the next request; on shutdown Gradio deletes its copies."""
+    temp, gradio_temp = tmp_path / "tmp", tmp_path / "gradio"
+    temp.mkdir()
+    work = temp / "segment-assistant-batch"
+    stale = work / "req-stale"
+    stale.mkdir(parents=True)
+    (stale / "old-scored.csv").write_text("ID,segment_key\n1,vip_customers\n")
+    past = time.time() - 7200
+    os.utime(stale, (past, past))
+    with ServerProcess(env={"TMPDIR": str(temp), "GRADIO_TEMP_DIR": str(gradio_temp)}) as server:
+        with httpx.Client(base_url=server.base, timeout=60, trust_env=False) as http:
+            good = csv_bytes([[1, *GOOD], [2, 250, *GOOD[1:]], [3, *GOOD]])
+            uploaded, data = _score_through_the_app(http, good, "customers.csv")
+            assert not Path(uploaded).exists()                          # the upload went right after scoring
+            assert not stale.exists()                                   # the stale request folder went too
+            assert "**2** of 3 rows scored" in data[0]
+            download = http.get(f"/gradio_api/file={data[3]['path']}")
+            assert download.status_code == 200 and "segment_key" in download.text
+            requests = list(work.iterdir())
+            assert len(requests) == 1 and {p.name for p in requests[0].iterdir()} == {
+                "customers-scored.csv", "customers-errors.csv"}
+
+            uploaded, data = _score_through_the_app(http, REFUSED["binary_junk"][0], "junk.csv")
+            assert not Path(uploaded).exists()
+            assert data[0].startswith(texts.failed.split("{")[0]) and "is not a text file" in data[0]
+            assert len(list(work.iterdir())) == 1                       # a refused file leaves no folder
+        server.stop()
+    # on shutdown Gradio deletes its copies of uploads and downloads; what stays is the app's own model
+    # plots and empty temporary files (no customer data)
+    left = [p for p in gradio_temp.rglob("*") if p.is_file() and p.stat().st_size and p.suffix != ".png"]
+    assert left == [], f"Gradio's cache still holds {left}"
+
+
+@pytest.mark.xfail(strict=True, reason="REPORTED: assistant/batch_ui.py keeps each request folder (the scored and "
+                                       "errors files, i.e. customer data) for an hour and deletes it only at a "
+                                       "later upload; a stopped server leaves them in the temp folder")
+def test_no_scored_customer_file_outlives_the_server(tmp_path):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    with ServerProcess(env={"TMPDIR": str(temp), "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}) as server:
+        with httpx.Client(base_url=server.base, timeout=60, trust_env=False) as http:
+            _score_through_the_app(http, csv_bytes([[1, *GOOD]]), "customers.csv")
+        server.stop()
+    left = [p.name for p in (temp / "segment-assistant-batch").rglob("*.csv")]
+    assert left == [], f"customer files left in the temp folder after shutdown: {left}"
