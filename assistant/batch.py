@@ -54,6 +54,7 @@ from __future__ import annotations
 import codecs
 import csv
 import functools
+import glob
 import io
 import os
 import re
@@ -76,7 +77,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.data import DATE_FORMATS, FIELD_SOURCES, REQUIRED_COLUMNS, derive_fields, detect_date_format, detect_delimiter
 from assistant.errors import AssistantError, DataFileError, InvalidValueError
-from assistant.fields import FIELD_NAMES, FIELDS
+from assistant.fields import COMMA_NUMBER, FIELD_NAMES, FIELDS, GROUPED_THOUSANDS, MISPLACED_COMMA_RULE
 from assistant.knowledge import default_knowledge_dir, validate_yaml
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -100,7 +101,7 @@ _MAX_BLOCK = 1 << 20   # CSV bytes parsed at a time: with bigger blocks pyarrow'
 _CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 
 # parse status of a cell
-_OK, _MISSING, _NOT_NUMBER, _NOT_FINITE = 0, 1, 2, 3
+_OK, _MISSING, _NOT_NUMBER, _NOT_FINITE, _BAD_COMMA = 0, 1, 2, 3, 4
 
 
 # ============================================================================ texts (knowledge/batch.yaml)
@@ -466,6 +467,7 @@ def _arrow_csv_chunks(plan: FilePlan, chunksize: int, include: list[int] | None 
                 return
             raise _NeedsFallback(str(exc)) from None
         done = 0
+        blocks = 0
         previous = 0.0
         while True:
             try:
@@ -474,7 +476,10 @@ def _arrow_csv_chunks(plan: FilePlan, chunksize: int, include: list[int] | None 
                 return
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
                 raise _NeedsFallback(str(exc)) from None
-            fraction = min(1.0, stream.tell() / plan.size) if plan.size else 1.0
+            # one batch per block of ``block_size`` bytes (cut at a line end); the stream's own position runs
+            # ahead of the batches handed out (pyarrow reads ahead), so it cannot tell how far the work is
+            blocks += 1
+            fraction = min(1.0, blocks * block_size / plan.size) if plan.size else 1.0
             for start in range(0, batch.num_rows, chunksize):    # blocks are sized in bytes: cut to chunksize
                 part = batch.slice(start, chunksize)
                 rows = np.arange(done + 1, done + part.num_rows + 1, dtype=np.int64)
@@ -659,11 +664,16 @@ def _parse_numbers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None, bool]:
         missing = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else None
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         clean = False
-        text = pc.replace_substring(pc.utf8_trim_whitespace(arr), ",", "")
+        trimmed = pc.utf8_trim_whitespace(arr)
+        misplaced = pc.fill_null(pc.and_(pc.match_substring_regex(trimmed, COMMA_NUMBER.pattern),
+                                         pc.invert(pc.match_substring_regex(trimmed, GROUPED_THOUSANDS.pattern))),
+                                 False)
+        text = pc.replace_substring(trimmed, ",", "")
         empty = pc.fill_null(pc.equal(text, ""), True)
-        text = pc.if_else(empty, pa.scalar(None, pa.string()), text)
+        text = pc.if_else(pc.or_(empty, misplaced), pa.scalar(None, pa.string()), text)
         missing = empty.to_numpy(zero_copy_only=False)
         status = np.zeros(n, dtype=np.int8)
+        status[misplaced.to_numpy(zero_copy_only=False)] = _BAD_COMMA
         try:
             values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -672,7 +682,7 @@ def _parse_numbers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None, bool]:
             if unparsed.any():
                 lowered = pc.utf8_lower(text).to_numpy(zero_copy_only=False)
                 literal_nan = np.isin(lowered, ["nan", "+nan", "-nan"])
-                status[unparsed & ~literal_nan] = _NOT_NUMBER
+                status[unparsed & ~literal_nan & (status == _OK)] = _NOT_NUMBER
     if clean:
         status = np.zeros(n, dtype=np.int8)
     if missing is not None:
@@ -700,6 +710,9 @@ def _source_problems(label: str, arr: pa.Array, values: np.ndarray, status: np.n
     if (status == _NOT_NUMBER).any():
         out.append(_Problem(status == _NOT_NUMBER,
                             lambda i: str(InvalidValueError(label, arr[i].as_py(), "is not a number"))))
+    if (status == _BAD_COMMA).any():
+        out.append(_Problem(status == _BAD_COMMA,
+                            lambda i: str(InvalidValueError(label, arr[i].as_py(), MISPLACED_COMMA_RULE))))
     if (status == _NOT_FINITE).any():
         out.append(_Problem(status == _NOT_FINITE,
                             lambda i: str(InvalidValueError(label, float(values[i]), "is not a finite number"))))
@@ -839,14 +852,33 @@ def neutralise_name(name: str) -> str:
 # ============================================================================ writing
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 class _AtomicPath:
     """A temporary file beside ``final``, renamed onto it by commit() and removed by discard()."""
 
     def __init__(self, final: Path) -> None:
         self.final = final
-        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
+        self._remove_orphans()
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.{os.getpid()}.", suffix=".part")
         os.close(fd)
         self.tmp = Path(tmp)
+
+    def _remove_orphans(self) -> None:
+        """Temporary files of earlier runs to the same target whose process is gone (killed with SIGKILL)."""
+        prefix = f".{self.final.name}."
+        for sibling in self.final.parent.glob(f"{glob.escape(prefix)}*.part"):
+            pid = sibling.name[len(prefix):].split(".", 1)[0]
+            if pid.isdigit() and not _process_alive(int(pid)):
+                sibling.unlink(missing_ok=True)
 
     def commit(self) -> None:
         os.chmod(self.tmp, 0o644)

@@ -23,6 +23,7 @@ The core work is in :func:`score_upload`, a plain function (tested without a bro
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -59,6 +60,17 @@ class UploadResult:
 
 def workdir_root() -> Path:
     return Path(tempfile.gettempdir()) / WORKDIR_NAME
+
+
+def process_workdir() -> Path:
+    """This server process's folder of request folders: removed when the server stops
+    (``remove_process_workdir``), so no scored customer file outlives the server that made it. A
+    folder left by a killed server goes at the first upload an hour later (``cleanup_old``)."""
+    return workdir_root() / f"server-{os.getpid()}"
+
+
+def remove_process_workdir() -> None:
+    shutil.rmtree(process_workdir(), ignore_errors=True)
 
 
 def cleanup_old(root: Path, *, max_age: float = OUTPUT_TTL_SECONDS, now: float | None = None) -> int:
@@ -159,7 +171,8 @@ def batch_tab(service: "SegmentationService", settings: Settings) -> None:
         def report(rows: int, fraction: float) -> None:
             progress(fraction, desc=texts.progress.format(rows=rows))
 
-        result = score_upload(service, settings, texts, upload, progress=report)
+        cleanup_old(workdir_root())         # what servers that were killed left, after the TTL
+        result = score_upload(service, settings, texts, upload, root=process_workdir(), progress=report)
         if result.summary is None:
             return (result.message, gr.update(value=None, visible=False), gr.update(value=None, visible=False),
                     None, gr.update(value=None, visible=False), None)
@@ -185,5 +198,5 @@ def batch_tab(service: "SegmentationService", settings: Settings) -> None:
                   api_name="score_file", concurrency_limit=1, concurrency_id="batch-score")
 
 
-__all__ = ["OUTPUT_TTL_SECONDS", "UploadResult", "batch_tab", "cleanup_old", "score_upload", "summary_figure",
-           "summary_table", "workdir_root"]
+__all__ = ["OUTPUT_TTL_SECONDS", "UploadResult", "batch_tab", "cleanup_old", "process_workdir",
+           "remove_process_workdir", "score_upload", "summary_figure", "summary_table", "workdir_root"]

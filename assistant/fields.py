@@ -9,6 +9,7 @@ the field name.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from assistant.errors import InvalidValueError
@@ -47,8 +48,11 @@ class FieldSpec:
     def check(self, value: object) -> int | float:
         """Return ``value`` as this field's type, or raise InvalidValueError naming value and rule."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
+            text = str(value).strip()
+            if "," in text and COMMA_NUMBER.match(text) and not GROUPED_THOUSANDS.match(text):
+                raise InvalidValueError(self.name, value, MISPLACED_COMMA_RULE)
             try:
-                value = float(str(value).strip().replace(",", ""))
+                value = float(text.replace(",", ""))
             except ValueError:
                 raise InvalidValueError(self.name, value, "is not a number") from None
         number = float(value)
@@ -63,6 +67,13 @@ class FieldSpec:
                 raise InvalidValueError(self.name, value, "must be a whole number")
             return int(number)
         return number
+
+
+COMMA_NUMBER = re.compile(r"^[+-]?[\d,]*,[\d,]*(\.\d*)?([eE][+-]?\d+)?$")
+GROUPED_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?$")
+"""A number whose commas group thousands (``71,000``, ``1,234,567.5``); any other comma is refused,
+never dropped: ``52000,50`` is a decimal comma and must not become 5,200,050."""
+MISPLACED_COMMA_RULE = "has a comma that does not separate thousands (write decimals with a point, e.g. 52000.50)"
 
 
 def _num(x: float) -> str:

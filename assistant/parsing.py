@@ -109,8 +109,11 @@ _NB = r"(?<![\w.])"    # a number does not start inside a word or after a decima
 _WORD = "(?:" + "|".join(sorted([*_UNITS, "hundred", "dozen", *_SCALES], key=len, reverse=True)) + ")" + _R
 _WORDS = (rf"(?:an?[\s-]+(?=(?:hundred|thousand|million|billion|dozen){_R}))?"
           rf"{_WORD}(?:[\s-]+(?:and[\s-]+)?{_WORD})*")
-_DIGITS = r"[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?"
 _MULT = "|".join(sorted(_MULTIPLIERS, key=len, reverse=True))
+# A decimal comma is read only before a multiplier ("1,2k", "1,5 million"); "52000,50" stays ambiguous.
+_DECIMAL_COMMA = re.compile(r"[0-9]+,[0-9]{1,2}")
+_DIGITS = (rf"[0-9]+,[0-9]{{1,2}}(?=\s*(?:{_MULT}){_R})"
+           r"|[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?")
 
 # One number expression: sign, currency, the number, a multiplier, a currency after it.
 _NUMBER = rf"""
@@ -156,7 +159,8 @@ _NUMBER_ONLY = re.compile(rf"\s*{_NUMBER}\s*", re.IGNORECASE | re.VERBOSE)
 
 _CLAUSE_BREAK = re.compile(r"""
     [\n\r;!?|\u2022]
-  | (?<![0-9]),|,(?![0-9]{3}(?![0-9]))     # a comma, but not the one in 71,000
+  | (?<![0-9]),|,(?![0-9]{3}(?![0-9])|[0-9]{1,2}\s*(?:k|m|mm|mn|mil|million|thousand|grand|b|bn|billion)(?![^\W\d_]))
+                                          # a comma, but not the one in 71,000 or 1,2k
   | \.(?=\s)
   | (?<!hundred)(?<!thousand)(?<!million)\s(?:and|but|plus|whereas|while|&)\s
 """, re.IGNORECASE | re.VERBOSE)
@@ -246,7 +250,8 @@ def _words_value(text: str) -> float:
 
 def _number_value(m: re.Match[str]) -> float:
     if m.group("digits"):
-        value = float(m.group("digits").replace(",", ""))
+        digits = m.group("digits")
+        value = float(digits.replace(",", "." if _DECIMAL_COMMA.fullmatch(digits) else ""))
     elif m.group("words"):
         value = _words_value(m.group("words"))
     elif m.group("cw"):

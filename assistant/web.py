@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import secrets
@@ -196,7 +197,18 @@ def create_app(settings, *, service, dialogue=None, ui: bool = True) -> FastAPI:
                                    max_message_chars=settings.max_message_chars)
     sessions = SessionStore(settings.max_sessions, settings.session_ttl_seconds)
     info = service.model_info()
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        try:
+            yield
+        finally:
+            if ui:
+                from assistant.batch_ui import remove_process_workdir
+
+                remove_process_workdir()    # scored customer files do not outlive the server
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Customer Segment Assistant API",
         version=str(info["model_version"]),
         description="Segment customers with the committed K-Means model. Errors are `{\"detail\": [messages]}`, "

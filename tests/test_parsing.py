@@ -69,6 +69,9 @@ PHRASINGS: list[tuple[str, str | None, dict]] = [
     ("I think about 60k income", None, {"income": 60000}),
     ("actually the income is 60k", None, {"income": 60000}),
     ("income: 1.2 million", None, {"income": 1200000}),
+    ("income: 1,2 million", None, {"income": 1200000}),        # a decimal comma before a multiplier
+    ("spent 1,5k, online 5", None, {"total_spending": 1500, "web_purchases": 5}),
+    ("online 5,7 in store", None, {"web_purchases": 5, "store_purchases": 7}),
     ("makes 2m a year", None, {"income": 2000000}),
     ("income €3.5k a month", None, {"income": 42000}),
     ("annual income of USD 52,000", None, {"income": 52000}),
