@@ -81,6 +81,31 @@ def load_verified_bundle(model_dir: Path, card: dict) -> dict:
     return bundle
 
 
+def _tournament_argmin(scores: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = scores.argmin(axis=0)`` for a (k, rows) matrix; overwrites ``scores``.
+
+    Neighbours meet in rounds (0 v 1, 2 v 3, ..., then the winners): each meeting is one comparison,
+    one minimum and one select over the rows, with the lower index kept on ties."""
+    entrants: list[tuple[np.ndarray, int | np.ndarray]] = [(scores[k], k) for k in range(scores.shape[0])]
+    while len(entrants) > 1:
+        final = len(entrants) == 2
+        winners = []
+        for i in range(0, len(entrants) - 1, 2):
+            (low, low_index), (high, high_index) = entrants[i], entrants[i + 1]
+            take = high < low
+            if not final:
+                np.minimum(low, high, out=low)
+            if isinstance(low_index, int) and isinstance(high_index, int) and high_index == low_index + 1:
+                index = take.view(np.int8) + np.int8(low_index) if low_index else take.view(np.int8)
+            else:
+                index = np.where(take, high_index, low_index)
+            winners.append((low, index))
+        if len(entrants) % 2:
+            winners.append(entrants[-1])
+        entrants = winners
+    out[:] = entrants[0][1]
+
+
 class SegmentationService:
     """Assign customers to segments. Build it with :meth:`load`."""
 
@@ -229,16 +254,12 @@ class SegmentationService:
     # ------------------------------------------------------------------ batches
 
     def _block_indices(self, block: np.ndarray, out: np.ndarray) -> None:
-        """Labels of one block: scores as a (k, rows) matrix, then a running minimum over the k
-        rows (a strict ``<`` keeps the first minimum on ties, like ``argmin``)."""
+        """Labels of one block: scores as a (k, rows) matrix, then a knock-out tournament between
+        neighbouring centroids (``argmin`` over a short axis is slow in numpy; this is about twice as
+        fast). The strict ``<`` keeps the lower index on ties, exactly like ``argmin``."""
         scores = self._BT @ block.T
         scores += self._b_col
-        best = scores[0]
-        out[:] = 0
-        for k in range(1, scores.shape[0]):
-            better = scores[k] < best
-            np.minimum(best, scores[k], out=best)
-            np.copyto(out, k, where=better)
+        _tournament_argmin(scores, out)
 
     def predict_indices(self, X: np.ndarray) -> np.ndarray:
         """Cluster index per row of an (n, 7) float array in field order (trusted input).
@@ -252,14 +273,25 @@ class SegmentationService:
             for start in starts:
                 self._block_indices(X[start:start + _BATCH_CHUNK], out[start:start + _BATCH_CHUNK])
             return out
-        from concurrent.futures import ThreadPoolExecutor
+        import threading
 
-        def run(start: int) -> None:
-            self._block_indices(X[start:start + _BATCH_CHUNK], out[start:start + _BATCH_CHUNK])
+        failures: list[BaseException] = []
 
-        with self._threadpools.limit(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
-            for _ in pool.map(run, starts):
-                pass
+        def run(share: range) -> None:         # one contiguous half per thread: two tasks, not one per block
+            try:
+                for start in share:
+                    self._block_indices(X[start:start + _BATCH_CHUNK], out[start:start + _BATCH_CHUNK])
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread below
+                failures.append(exc)
+
+        middle = len(starts) // 2
+        with self._threadpools.limit(limits=1, user_api="blas"):
+            helper = threading.Thread(target=run, args=(starts[middle:],), daemon=True)
+            helper.start()
+            run(starts[:middle])
+            helper.join()
+        if failures:
+            raise failures[0]
         return out
 
     def distances_many(self, X: np.ndarray) -> np.ndarray:

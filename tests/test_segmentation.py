@@ -32,6 +32,22 @@ def test_fast_path_equals_sklearn_on_every_training_row(service, real_data):
     np.testing.assert_array_equal(single, keys)
 
 
+@pytest.mark.parametrize("k", range(1, 11))
+def test_tournament_argmin_equals_numpy_argmin_ties_included(k):
+    from assistant.segmentation import _tournament_argmin
+
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 4, size=(k, 5000)).astype(float)     # few distinct values: ties everywhere
+    scores[:, :3] = 1.0                                             # all tied: the first centroid wins
+    expected = scores.argmin(axis=0)
+    out = np.empty(scores.shape[1], dtype=np.intp)
+    _tournament_argmin(scores.copy(), out)
+    np.testing.assert_array_equal(out, expected)
+    continuous = rng.normal(size=(k, 5000))
+    _tournament_argmin(continuous.copy(), out)
+    np.testing.assert_array_equal(out, continuous.argmin(axis=0))
+
+
 def test_fast_path_equals_sklearn_on_300k_random_rows(service):
     rng = np.random.default_rng(0)
     lows = np.array([f.minimum for f in FIELDS])
