@@ -1,8 +1,8 @@
 """Load and isolation against a real server process on loopback (see tests/_soak.py).
 
 50 REST chat sessions (``POST /api/v1/chat``) and 20 Gradio queue sessions (``/gradio_api/call/chat``
-+ server-sent events) at a time, for ``SOAK_SECONDS`` (default 10; the long soak is
-``.venv/bin/python tests/benchmarks/soak.py --seconds 60``). Each conversation describes its own
++ server-sent events) at a time, for ``SOAK_SECONDS`` (default 60, as the issue asks; the long soak is
+``.venv/bin/python tests/benchmarks/soak.py --seconds 240``). Each conversation describes its own
 customer, one field per message, then asks what the assistant has so far; every answer must carry
 that conversation's values and no other's. The server's session stores are capped and the REST
 one expires idle sessions; its memory is sampled at the start, middle and end.
@@ -21,7 +21,7 @@ from _soak import ServerProcess, customer, model_labels, run_load
 from assistant.settings import Settings
 from assistant.web import create_app
 
-SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "10"))
+SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 REST_CAP, UI_CAP, TTL = 200, 40, 3.0
 # Python heap blocks a conversation may leave behind once the caps are reached: Gradio's own
 # bookkeeping costs about 50 per Gradio conversation (its event log, capped at 10,000 events, and
