@@ -71,6 +71,17 @@ def rss_mb(pid: int) -> float:
 # ---------------------------------------------------------------------------- the server process
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM (a graceful shutdown), then SIGKILL if it has not ended within 15 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 class ServerProcess:
     """``tests/_server_proc.py`` in a child process; ``base`` is its URL once ready."""
 
@@ -122,13 +133,7 @@ class ServerProcess:
         return httpx.get(f"{self.base}/_test/stats", timeout=10, trust_env=False).json()
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self._err_thread.join(5)
         return self.proc.returncode
 

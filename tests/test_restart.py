@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from _soak import sse_result
+from _soak import sse_result, stop_process
 from assistant.batch import score_file
 from assistant.fields import FIELD_NAMES
 
@@ -150,13 +150,7 @@ class Server:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def _batch_through_the_app(http: httpx.Client, content: bytes) -> list:
