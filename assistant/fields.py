@@ -86,7 +86,9 @@ FIELDS: tuple[FieldSpec, ...] = (
         description="Age in years. In the training data it is computed relative to 2014, the year the data was collected.",
         minimum=18, maximum=110, integer=True, example=38,
         synonyms=("age", "aged", "years old", "yo", "y/o", "yrs old", "born",
-                  "year old", "y.o.", "she is", "he is", "she's", "he's"),
+                  "year old", "y.o.", "she is", "he is", "she's", "he's",
+                  "yr old", "y.o", "years of age", "she was", "he was", "she were", "he were",
+                  "customer is", "client is"),
         source="collection year (latest Dt_Customer, 2014) - Year_Birth",
     ),
     FieldSpec(
@@ -94,7 +96,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         description="Yearly household income.",
         minimum=0, maximum=10_000_000, integer=False, example=52000,
         synonyms=("income", "earns", "earning", "earnings", "makes", "making", "salary", "household income", "yearly income", "annual income", "income per year",
-                  "earn", "wage"),
+                  "earn", "wage", "brings in", "takes home"),
         source="Income",
     ),
     FieldSpec(
@@ -102,7 +104,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         description="Amount spent on products in the last 2 years (wine, fruit, meat, fish, sweets and gold).",
         minimum=0, maximum=1_000_000, integer=False, example=600,
         synonyms=("total spending", "total spend", "total spent", "spent", "spending", "spends", "spend", "amount spent", "purchases worth",
-                  "has spent"),
+                  "has spent", "monetary", "totaling", "totalling"),
         source="MntWines + MntFruits + MntMeatProducts + MntFishProducts + MntSweetProducts + MntGoldProds",
     ),
     FieldSpec(
@@ -111,7 +113,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         minimum=0, maximum=1000, integer=True, example=4,
         synonyms=("web purchases", "online purchases", "website purchases", "online", "web", "website", "buys online", "bought online", "orders online",
                   "web purchase", "online purchase", "website purchase", "buy online", "shop online", "shopped online",
-                  "purchase online", "order online", "ordered online", "web order", "online order", "website order"),
+                  "purchase online", "order online", "ordered online", "web order", "online order", "website order",
+                  "e-commerce", "internet purchase"),
         source="NumWebPurchases",
     ),
     FieldSpec(
@@ -120,7 +123,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         minimum=0, maximum=1000, integer=True, example=6,
         synonyms=("store purchases", "in-store purchases", "in store purchases", "shop purchases", "in-store", "in store", "store", "shop", "in person",
                   "store purchase", "in store purchase", "shop purchase", "store order", "instore",
-                  "shop in store", "buy in store", "bought in store", "purchase in store", "in shop"),
+                  "shop in store", "buy in store", "bought in store", "purchase in store", "in shop",
+                  "offline", "retail purchase", "visit store", "visit shop"),
         source="NumStorePurchases",
     ),
     FieldSpec(
@@ -128,7 +132,9 @@ FIELDS: tuple[FieldSpec, ...] = (
         description="Number of visits to the company's website in the last month.",
         minimum=0, maximum=300, integer=True, example=5,
         synonyms=("web visits per month", "website visits", "site visits", "web visits", "visits per month", "visits a month", "visits", "visit",
-                  "visit website", "visit site", "visit web site", "website visit", "site visit", "web visit"),
+                  "visit website", "visit site", "visit web site", "website visit", "site visit", "web visit",
+                  "browse website", "browse site", "go website", "go site", "come website", "come site",
+                  "log in", "session"),
         source="NumWebVisitsMonth",
     ),
     FieldSpec(
@@ -137,7 +143,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         minimum=0, maximum=3650, integer=True, example=30,
         synonyms=("recency", "days since last purchase", "last purchase", "last bought", "last order", "last shopped", "days since", "days ago",
                   "last purchased", "last ordered", "hasn't bought", "has not bought", "hasn't purchased",
-                  "hasn't ordered", "hasn't shopped", "since last purchase"),
+                  "hasn't ordered", "hasn't shopped", "since last purchase", "last transaction", "last buy"),
         source="Recency",
     ),
 )

@@ -7,26 +7,34 @@ the ones below, and the words come from the ``synonyms`` of each field in :mod:`
 How a message is read
 ---------------------
 1. Only the first ``MAX_CHARS`` characters are looked at. Curly quotes and unicode dashes become
-   their ASCII forms (one character for one, so positions do not move).
+   their ASCII forms (one character for one, so positions do not move). A pasted table -- a line
+   whose every cell (``,``/``;``/tab/``|``) is a field name or synonym, and exactly one line of as
+   many numbers under it -- gives its values by column (several rows are a file: not read).
 2. The text is split into clauses on newlines, ``;``, ``!``, ``?``, commas (not the thousands
-   separator in ``71,000``), a period followed by a space, and `` and ``/`` but ``/`` plus ``
-   (not the ``and`` in ``one hundred and twenty``).
+   separator in ``71,000``), a period followed by a space (not after ``approx.``, ``y.o.``, ...),
+   and `` and ``/`` but ``/`` plus `` (not the ``and`` in ``one hundred and twenty``).
 3. In each clause two kinds of token are found:
 
-   * numbers: ``71,000``, ``$1,200.50``, ``€3.5k``, ``USD 500``, ``1.2 million``, ``thirty-five``,
+   * numbers: ``71,000``, ``71 000``, ``$1,200.50``, ``€3.5k``, ``USD 500``, ``1.2 million``, ``thirty-five``,
      ``a dozen``, ``once``/``twice``, ``none``; with what is written right after them: a count
      suffix (``5x``, ``5 times``), a rate (``a month``, ``per week``, ``/yr``, ``monthly``; also
      ``monthly`` written before a cue: "monthly income 5k") or a duration (``2 weeks``, ``3 months ago``; also ``yesterday``, ``today``, ``last week``,
      ``a month ago``). Negations (``never``, ``no``, ``doesn't``) are zero-tokens. Things that
      only look like numbers (``#4521``, dates, times, ``20%``, ranges ``30-40``, ordinals,
-     ``in 2013``) are recognised as junk so they are never used;
+     ``in 2013``, ``born 1986``) are recognised as junk so they are never used. A birth year is not
+     turned into an age: the model's age is relative to the collection year (2014), a person's
+     age today is not, and guessing either would be wrong for someone; the assistant asks for the age.
+     ``71.000`` (a point and exactly three digits, no multiplier) is 71 to some writers and 71,000 to
+     others: it is refused with a rule saying so, never guessed. A frequency with no number
+     ("visits the site weekly", "every day") is once per period, in a clause with no other number;
    * cues: any synonym of a field (with ``_``/``-``/space or nothing between its words, filler
      words such as "the", "our", "to" allowed between them, and ``s/es/ed/ing`` endings), e.g.
      ``visits the website`` or ``total_spending``.
 
 4. Numbers are attached to cues inside the clause: each cue takes at most one number and each
    number one cue, cue and number must not be separated by another number (or junk) nor by more
-   than ``_MAX_GAP`` words, and the token kinds must fit the field (``_value_for``: money only for
+   than ``_MAX_GAP`` words (a cue passes over a duration that does not fit it: "spending over 2
+   years: 1200"), and the token kinds must fit the field (``_value_for``: money only for
    income/spending, counts and negations only for purchases/visits, durations only for recency,
    or for age when given in years). Among the possible attachments the one with most pairs,
    then fewest words in between, then most "cue before number" pairs is taken
@@ -37,9 +45,12 @@ How a message is read
    * ``pending`` (the field the assistant just asked about) takes the first leftover number that
      fits it;
    * a duration ending in "ago" (``3 weeks ago``) is a recency (the synonym table lists
-     "days ago");
+     "days ago"); so is a point in time ("yesterday", "last week") in a clause that names a
+     purchase ("bought", "ordered", ...) and holds no other number;
    * leading age: a message that *starts* with a bare whole number in the age range followed by a
      comma, and has other cued values after it ("38, makes $71k, ..."), starts with the age;
+   * a yearly amount of money (``$71k/yr``, ``28k a year``: a currency, or at least 1,000) is the
+     income;
    * otherwise a number with no cue is never guessed.
 
 6. If a field is mentioned twice the later mention wins (a correction). Every value goes through
@@ -67,13 +78,13 @@ _YEARS_FIELDS = frozenset(f.name for f in FIELDS if f.unit == "years")
 # A number with a rate ("$5k a month", "2x a week") is scaled to the field's own period: a year for
 # income, the two-year window for purchases and spending, a month for visits. A rate that is not
 # listed for a field does not fit it.
-_TWO_YEARS = {"year": 2, "month": 24, "week": 104}
+_TWO_YEARS = {"year": 2, "month": 24, "week": 104, "day": 730}
 _PER_PERIOD: dict[str, dict[str, int]] = {
     "income": {"year": 1, "month": 12, "week": 52},
     "total_spending": _TWO_YEARS,
     "web_purchases": _TWO_YEARS,
     "store_purchases": _TWO_YEARS,
-    "web_visits_per_month": {"month": 1, "week": 4},
+    "web_visits_per_month": {"month": 1, "week": 4, "day": 30},
 }
 _DAYS_PER = {"day": 1, "week": 7, "month": 30, "year": 365}
 _PERIOD_OF = {
@@ -97,6 +108,20 @@ _COUNT_WORDS = {"once": 1, "twice": 2, "thrice": 3}
 _FILLERS = ("the", "a", "an", "our", "their", "his", "her", "its", "my", "your", "this", "that",
             "to", "on", "at", "of", "from", "in", "for", "per", "was", "is", "has", "have", "had")
 
+# "visits the site weekly": a frequency with no number is once per period -- used only in a clause
+# that has no other number ("6 web visits monthly" is 6, not once a month).
+_FREQUENCY = re.compile(r"(?<![^\W\d_])(?:(?P<adv>daily|weekly|monthly)|(?:every|each)\s+(?P<per>day|week|month))"
+                        r"(?![^\W\d_])", re.IGNORECASE)
+# "bought yesterday", "placed an order last week": a point in time is the last purchase when the
+# clause names a purchase and holds no other number ("bought 5 times last month" is no recency).
+_PURCHASE_WORD = re.compile(r"(?<![^\W\d_])(?:bought|purchased?|ordered|orders?|shopped)(?![^\W\d_])",
+                            re.IGNORECASE)
+# "28k/yr", "$71k a year" with no cue: a yearly amount of money is an income (spending is counted
+# over two years and is said with a cue); small yearly numbers ("6 a year") are never guessed.
+_YEARLY_INCOME_MIN = 1000
+# A period after these is no end of sentence ("age approx. 40", "38 y.o. male").
+_ABBREVIATIONS = ("approx", "appr", "ca", "abt", "est", "avg", "y.o", "p.a", "e.g", "i.e", "vs", "incl")
+
 _MAX_GAP = 4      # most words between a cue and its number
 _MAX_NEG_GAP = 1  # most words between "never"/"doesn't" and its cue ("no" must come right before it)
 
@@ -110,10 +135,19 @@ _WORD = "(?:" + "|".join(sorted([*_UNITS, "hundred", "dozen", *_SCALES], key=len
 _WORDS = (rf"(?:an?[\s-]+(?=(?:hundred|thousand|million|billion|dozen){_R}))?"
           rf"{_WORD}(?:[\s-]+(?:and[\s-]+)?{_WORD})*")
 _MULT = "|".join(sorted(_MULTIPLIERS, key=len, reverse=True))
+_UNIT_WORDS = r"days?|d|weeks?|wks?|w|months?|mos?|years?|yrs?|y|x|times?"
 # A decimal comma is read only before a multiplier ("1,2k", "1,5 million"); "52000,50" stays ambiguous.
 _DECIMAL_COMMA = re.compile(r"[0-9]+,[0-9]{1,2}")
 _DIGITS = (rf"[0-9]+,[0-9]{{1,2}}(?=\s*(?:{_MULT}){_R})"
-           r"|[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?")
+           r"|[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])(?:\.[0-9]+)?"
+           rf"|[0-9]{{1,3}}(?:[ ][0-9]{{3}})+(?:\.[0-9]+)?(?![0-9]|,[0-9]|\s*(?:{_MULT}|{_UNIT_WORDS}){_R})"
+           #  71 000: a space groups thousands, but "38 100k", "5 100 days" are two numbers
+           r"|[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?")
+# "71.000" (no multiplier after it) is 71 or 71,000 depending on the writer's country: refused, never
+# guessed, when both readings are in the field's range (the same rule as FieldSpec for typed values).
+_DOT_THOUSANDS = re.compile(r"[1-9][0-9]{0,2}\.[0-9]{3}")
+AMBIGUOUS_DOT_RULE = ("is ambiguous: a point followed by three digits may separate thousands "
+                      "(write 71000 or 71,000, or 71.0 for a decimal)")
 
 # One number expression: sign, currency, the number, a multiplier, a currency after it.
 _NUMBER = rf"""
@@ -161,9 +195,9 @@ _CLAUSE_BREAK = re.compile(r"""
     [\n\r;!?|\u2022]
   | (?<![0-9]),|,(?![0-9]{3}(?![0-9])|[0-9]{1,2}\s*(?:k|m|mm|mn|mil|million|thousand|grand|b|bn|billion)(?![^\W\d_]))
                                           # a comma, but not the one in 71,000 or 1,2k
-  | \.(?=\s)
+  | {abbr}\.(?=\s)
   | (?<!hundred)(?<!thousand)(?<!million)\s(?:and|but|plus|whereas|while|&)\s
-""", re.IGNORECASE | re.VERBOSE)
+""".replace("{abbr}", "".join(rf"(?<!\b{re.escape(a)})" for a in _ABBREVIATIONS)), re.IGNORECASE | re.VERBOSE)
 
 # "monthly income 5k": a rate written just before a cue applies to its number.
 _CUE_RATE = re.compile(rf"{_L}(?P<per>daily|weekly|monthly|yearly)[\s_-]*$", re.IGNORECASE)
@@ -231,6 +265,8 @@ class _Tok:
     ago: bool = False        # dur: "... ago"
     bare: bool = False       # num: nothing but digits ("38")
     word: str = ""           # neg: the word
+    raw_text: str = ""       # num: the text, when it is ambiguous ("71.000")
+    when: bool = False       # dur: a point in time ("3 weeks ago", "yesterday", "last week")
 
 
 def _words_value(text: str) -> float:
@@ -251,7 +287,7 @@ def _words_value(text: str) -> float:
 def _number_value(m: re.Match[str]) -> float:
     if m.group("digits"):
         digits = m.group("digits")
-        value = float(digits.replace(",", "." if _DECIMAL_COMMA.fullmatch(digits) else ""))
+        value = float(digits.replace(" ", "").replace(",", "." if _DECIMAL_COMMA.fullmatch(digits) else ""))
     elif m.group("words"):
         value = _words_value(m.group("words"))
     elif m.group("cw"):
@@ -273,17 +309,17 @@ def _token(m: re.Match[str], offset: int) -> _Tok:
         words = m.group("dw").lower().split()
         if words[0] in ("yesterday", "today"):
             days = 1.0 if words[0] == "yesterday" else 0.0
-            return _Tok("dur", start, end, value=days, raw=days, unit="day")
+            return _Tok("dur", start, end, value=days, raw=days, unit="day", when=True)
         unit = words[1]
         return _Tok("dur", start, end, value=float(_DAYS_PER[unit]), raw=1.0, unit=unit,
-                    ago=words[-1] == "ago")
+                    ago=words[-1] == "ago", when=True)
     if m.group("neg") is not None:
         return _Tok("neg", start, end, word=" ".join(m.group("neg").lower().split()))
     value = _number_value(m)
     if m.group("dur"):
         unit = _PERIOD_OF[m.group("unit")[0].lower()]
         return _Tok("dur", start, end, value=value * _DAYS_PER[unit], raw=value, unit=unit,
-                    ago=bool(m.group("ago")))
+                    ago=bool(m.group("ago")), when=bool(m.group("ago")))
     mult = (m.group("mult") or "").lower()
     per = m.group("per") or m.group("per2") or ""
     return _Tok(
@@ -292,6 +328,8 @@ def _token(m: re.Match[str], offset: int) -> _Tok:
         count=bool(m.group("times") or m.group("cw")),
         per=_PERIOD_OF[per[0].lower()] if per else "",
         bare=bool(m.group("digits")) and _BARE_NUMBER.fullmatch(m.group(0)) is not None,
+        raw_text=m.group("digits") if (m.group("digits") and not mult
+                                       and _DOT_THOUSANDS.fullmatch(m.group("digits"))) else "",
     )
 
 
@@ -307,10 +345,18 @@ def _tokens(clause: str, offset: int) -> list[_Tok]:
         last = m.end()
     pieces.append(clause[last:])
     blanked = "".join(pieces)
+    cued: list[tuple[int, int]] = []
     for m in _CUE.finditer(blanked):
         rate = _CUE_RATE.search(blanked, max(0, m.start() - 12), m.start())
         toks.append(_Tok("cue", m.start() + offset, m.end() + offset, field=_CUE_FIELD[m.lastgroup],
                          per=_PERIOD_OF[rate.group("per")[0].lower()] if rate else ""))
+        cued.append((m.start(), m.end()))
+    if not any(t.kind in ("num", "dur", "neg") for t in toks):
+        for m in _FREQUENCY.finditer(blanked):
+            if not any(a < m.end() and m.start() < b for a, b in cued):
+                per = (m.group("adv") or m.group("per"))[0].lower()
+                toks.append(_Tok("num", m.start() + offset, m.end() + offset, value=1.0, count=True,
+                                 per=_PERIOD_OF[per]))
     toks.sort(key=lambda t: t.start)
     return toks
 
@@ -341,7 +387,7 @@ def _value_for(tok: _Tok, name: str, cue_per: str = "") -> float | None:
 # ------------------------------------------------------------------------------------ pairing
 
 
-def _pair(toks: list[_Tok], text: str) -> tuple[list[tuple[str, float]], list[_Tok]]:
+def _pair(toks: list[_Tok], text: str) -> tuple[list[tuple[str, float, _Tok]], list[_Tok]]:
     """Attach numbers to cues (see module doc, step 4); return (field, value) pairs and leftovers."""
     n = len(toks)
     # best[i]: score of the best attachment of toks[i:]: (pairs, -gap words, cue-before pairs, -gap chars)
@@ -352,9 +398,10 @@ def _pair(toks: list[_Tok], text: str) -> tuple[list[tuple[str, float]], list[_T
         t = toks[i]
         if t.kind == "junk":
             continue
+        skipped = 0  # words of the durations a cue has passed over
         for j in range(i + 1, n):
             u = toks[j]
-            gap = len(_WORD_RUN.findall(text, t.end, u.start))
+            gap = len(_WORD_RUN.findall(text, t.end, u.start)) - skipped
             if gap > (_MAX_GAP if t.kind != "neg" else 0 if t.word == "no" else _MAX_NEG_GAP):
                 break
             if t.kind == "cue":
@@ -372,8 +419,11 @@ def _pair(toks: list[_Tok], text: str) -> tuple[list[tuple[str, float]], list[_T
                 if score > best[i]:
                     best[i], pick[i] = score, (j, cue, num, value)
             if t.kind == "cue":
-                break  # a cue takes the first number after it, or none
-    pairs: list[tuple[str, float]] = []
+                if u.kind != "dur" or value is not None:
+                    break  # a cue takes the first number after it, or none; it passes over a
+                    #        duration that does not fit it ("spending in the last 2 years: 1200")
+                skipped += len(_WORD_RUN.findall(text, u.start, u.end))
+    pairs: list[tuple[str, float, _Tok]] = []
     used: set[int] = set()
     i = 0
     while i < n:
@@ -382,7 +432,7 @@ def _pair(toks: list[_Tok], text: str) -> tuple[list[tuple[str, float]], list[_T
             i += 1
             continue
         j, cue, num, value = chosen
-        pairs.append((cue.field, value))
+        pairs.append((cue.field, value, num))
         used.add(id(num))
         i = j + 1
     leftovers = [t for t in toks if t.kind in ("num", "dur", "neg") and id(t) not in used]
@@ -414,6 +464,42 @@ def parse_number(text: str) -> float | None:
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>")
 
 
+def _both_readings_fit(name: str, value: float) -> bool:
+    """``71.000``: refused only when 71 and 71,000 are both allowed; else the dot is a decimal point."""
+    spec = FIELDS_BY_NAME[name]
+    return all(spec.minimum <= v <= spec.maximum for v in (value, value * 1000))
+
+
+_CELL_SPLIT = re.compile(r"\s*[,;\t|]\s*")
+
+
+def _header_row(text: str) -> tuple[dict[str, str], str]:
+    """A pasted table: a line of field names and one line of numbers under it ("age,income\n38,71000").
+
+    Returns the cells by field and the text with both lines blanked (same length, so positions hold).
+    Only a header whose every cell is one field cue, followed by exactly one row of as many numbers,
+    is read; several rows are a file, not one customer, and are left alone.
+    """
+    lines = text.split("\n")
+    for i in range(len(lines) - 1):
+        header = _CELL_SPLIT.split(lines[i].strip())
+        if len(header) < 2:
+            continue
+        names = []
+        for cell in header:
+            m = _CUE.fullmatch(cell)
+            names.append(_CUE_FIELD[m.lastgroup] if m else None)
+        if None in names or len(set(names)) != len(names):
+            continue
+        rows = [line for line in lines[i + 1:] if line.strip()]
+        cells = _CELL_SPLIT.split(rows[0].strip()) if len(rows) == 1 else []
+        if len(cells) != len(names) or any(parse_number(c) is None for c in cells):
+            continue
+        blanked = [*lines[:i], *(" " * len(line) for line in lines[i:])]
+        return dict(zip(names, cells)), "\n".join(blanked)
+    return {}, text
+
+
 def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
     """Every customer value ``text`` states; ``pending`` is the field just asked about."""
     if not isinstance(text, str):
@@ -421,11 +507,13 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
     # markup tags carry no customer values ("<img src=x onerror=alert(1)>" is not an age of 1);
     # the text between tags stays ("<b>38</b>" is 38). "<50k" is not a tag: a tag starts with a letter or /.
     text = _TAG.sub(" ", text[:MAX_CHARS]).translate(_NORMALISE)
-    found: dict[str, float] = {}
+    table, text = _header_row(text)
+    found: dict[str, tuple[float, _Tok | None]] = {}
     leftovers: list[_Tok] = []
+    purchase_times: list[_Tok] = []
     leading: _Tok | None = None
     seen_tokens = False
-    cued_elsewhere = False
+    cued_elsewhere = bool(table)
     for clause, offset, brk in _clauses(text):
         toks = _tokens(clause, offset)
         if not toks:
@@ -440,9 +528,12 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
                 leading = toks[0]
         elif pairs:
             cued_elsewhere = True
-        for name, value in pairs:
+        for name, value, tok in pairs:
             found.pop(name, None)
-            found[name] = value  # a later mention wins
+            found[name] = (value, tok)  # a later mention wins
+        numbers = [t for t in toks if t.kind in ("num", "dur", "neg")]
+        if len(numbers) == 1 and numbers[0] in rest and numbers[0].when and _PURCHASE_WORD.search(clause):
+            purchase_times.append(numbers[0])
         leftovers.extend(rest)
 
     if isinstance(pending, str) and pending in FIELDS_BY_NAME and pending not in found:
@@ -451,25 +542,41 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
                 continue
             value = _value_for(tok, pending)
             if value is not None:
-                found[pending] = value
+                found[pending] = (value, tok)
                 leftovers = [t for t in leftovers if t is not tok]
                 break
     for name in _DAYS_FIELDS - found.keys():
-        ago = next((t for t in leftovers if t.kind == "dur" and t.ago), None)
-        if ago is not None:
-            found[name] = ago.value
+        when = next((t for t in leftovers if t.kind == "dur" and (t.ago or t in purchase_times)), None)
+        if when is not None:
+            found[name] = (when.value, when)
     for name in _YEARS_FIELDS - found.keys():
         spec = FIELDS_BY_NAME[name]
         if (leading is not None and any(t is leading for t in leftovers) and cued_elsewhere
                 and spec.minimum <= leading.value <= spec.maximum):
-            found[name] = leading.value
+            found[name] = (leading.value, leading)
+    for name in {"income"} & _MONEY_FIELDS - found.keys():
+        yearly = next((t for t in leftovers if t.kind == "num" and t.per == "year" and not t.count
+                       and (t.money or t.value >= _YEARLY_INCOME_MIN)), None)
+        if yearly is not None:
+            found[name] = (yearly.value, yearly)
 
     values: dict[str, int | float] = {}
     rejected: list[InvalidValueError] = []
     for name in FIELD_NAMES:
         if name in found:
+            value, tok = found[name]
             try:
-                values[name] = FIELDS_BY_NAME[name].check(found[name])
+                if tok is not None and tok.raw_text and _both_readings_fit(name, value):
+                    raise InvalidValueError(name, tok.raw_text, AMBIGUOUS_DOT_RULE)
+                values[name] = FIELDS_BY_NAME[name].check(value)
+            except InvalidValueError as exc:
+                rejected.append(exc)
+        elif name in table:
+            try:
+                cell = table[name].strip()
+                if _DOT_THOUSANDS.fullmatch(cell) and _both_readings_fit(name, float(cell)):
+                    raise InvalidValueError(name, cell, AMBIGUOUS_DOT_RULE)
+                values[name] = FIELDS_BY_NAME[name].check(parse_number(table[name]))
             except InvalidValueError as exc:
                 rejected.append(exc)
     return ParseResult(values=values, rejected=rejected)

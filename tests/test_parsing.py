@@ -181,6 +181,62 @@ PHRASINGS: list[tuple[str, str | None, dict]] = [
     ("income 50k", "age", {"income": 50000}),
     ("thirty-five", "age", {"age": 35}),
     ("1.2k", "total_spending", {"total_spending": 1200}),
+    # --- outside-tester round: synonyms and paraphrases
+    ("38-yr-old", None, {"age": 38}),
+    ("a 38 yr old man", None, {"age": 38}),
+    ("38 y.o. male", None, {"age": 38}),                        # the period of an abbreviation ends no clause
+    ("age approx. 40", None, {"age": 40}),
+    ("the customer is 38 years of age", None, {"age": 38}),
+    ("client is 52, earns 40k", None, {"age": 52, "income": 40000}),
+    ("what if she was 25", None, {"age": 25}),
+    ("she brings in 71k", None, {"income": 71000}),
+    ("spending over 2 years: 1200", None, {"total_spending": 1200}),   # a cue passes over a duration that does not fit
+    ("spending in the last 2 years: 1200, 5 online", None, {"total_spending": 1200, "web_purchases": 5}),
+    ("store purchases over the past two years: 7", None, {"store_purchases": 7}),
+    ("monetary 1200", None, {"total_spending": 1200}),
+    ("purchases totaling $1,200", None, {"total_spending": 1200}),
+    ("5 e-commerce orders", None, {"web_purchases": 5}),
+    ("5 ecommerce purchases", None, {"web_purchases": 5}),
+    ("7 offline purchases", None, {"store_purchases": 7}),
+    ("7 retail purchases", None, {"store_purchases": 7}),
+    ("never visits the store", None, {"store_purchases": 0}),          # a store visit is no website visit
+    ("browses the site 6 times a month", None, {"web_visits_per_month": 6}),
+    ("goes on the website 6 times a month", None, {"web_visits_per_month": 6}),  # not 144 web purchases
+    ("logs in 6 times a month", None, {"web_visits_per_month": 6}),
+    ("6 sessions a month", None, {"web_visits_per_month": 6}),
+    ("last transaction 14 days ago", None, {"recency_days": 14}),
+    # --- a frequency with no number is once per period, only when the clause has no other number
+    ("comes to the website weekly", None, {"web_visits_per_month": 4}),
+    ("visits the site daily", None, {"web_visits_per_month": 30}),
+    ("visits the site every week", None, {"web_visits_per_month": 4}),
+    ("6 web visits monthly", None, {"web_visits_per_month": 6}),
+    ("visits monthly: 6", None, {"web_visits_per_month": 6}),
+    ("weekly", "web_visits_per_month", {"web_visits_per_month": 4}),
+    # --- a point in time with a purchase word and no other number is the last purchase
+    ("bought yesterday", None, {"recency_days": 1}),
+    ("bought something last week", None, {"recency_days": 7}),
+    ("placed an order today", None, {"recency_days": 0}),
+    ("visits 6 times a month, bought yesterday", None, {"web_visits_per_month": 6, "recency_days": 1}),
+    # --- thousands grouped by spaces; a yearly amount of money with no cue is the income
+    ("income 71 000", None, {"income": 71000}),
+    ("income 71 000 €, age 38", None, {"age": 38, "income": 71000}),
+    ("income 1 200 000", None, {"income": 1200000}),
+    ("income 71 000.50", None, {"income": 71000.5}),
+    ("web purchases 5 100 days ago", None, {"web_purchases": 5, "recency_days": 100}),
+    ("age 38 100k income", None, {"age": 38, "income": 100000}),
+    ("$71k/yr", None, {"income": 71000}),
+    ("Customer: 29 y/o, 28k/yr, spend $90, 1 web order, 2 store purchases, 9 visits per month, 45 days since last purchase",
+     None, {"age": 29, "income": 28000, "total_spending": 90, "web_purchases": 1, "store_purchases": 2,
+            "web_visits_per_month": 9, "recency_days": 45}),
+    # --- a pasted header line and one row of values
+    ("age,income,total_spending,web_purchases,store_purchases,web_visits_per_month,recency_days\n38,71000,1200,5,7,6,14",
+     None, ALL_SEVEN),
+    ("age;income;spent\n38;71k;1.2k", None, {"age": 38, "income": 71000, "total_spending": 1200}),
+    ("Age\tIncome\n38\t71000", None, {"age": 38, "income": 71000}),
+    ("38yo, income 71k, spend 1.2k, 5 online / 7 in-store purchases, 6 visits/mo, recency 14", None, ALL_SEVEN),
+    ("age: 38 | income: 71000 | spending: 1200 | web: 5 | store: 7 | visits: 6 | recency: 14", None, ALL_SEVEN),
+    ("A 38-year-old with a household income of $71k who spent $1.2k, made 5 online and 7 in-store purchases, "
+     "visits the site 6 times a month and last purchased two weeks ago", None, ALL_SEVEN),
 ]
 
 
@@ -266,6 +322,23 @@ def test_rejections_name_value_and_rule(text, message):
     assert result.values == {}
 
 
+@pytest.mark.parametrize(("text", "field", "raw"), [
+    ("income 71.000 \u20ac", "income", "71.000"),
+    ("spent 1.200", "total_spending", "1.200"),
+    ("71.000", "income", "71.000"),
+    ("age,income\n38,71.000", "income", "71.000"),
+])
+def test_a_point_before_three_digits_is_ambiguous_and_refused(text, field, raw):
+    result = parse_message(text, pending="income" if text == "71.000" else None)
+    assert field not in result.values
+    assert [(e.field, e.value) for e in result.rejected] == [(field, raw)]
+    assert "ambiguous" in str(result.rejected[0])
+    assert parse_message("income 71.5k").values == {"income": 71500}   # before a multiplier it is a decimal point
+    assert parse_message("income 71.50").values == {"income": 71.5}
+    assert parse_message("age 38.000").rejected == []            # 38,000 is no age: the dot is a decimal point
+    assert parse_message("age 38.000").values == {"age": 38}
+
+
 def test_rejected_and_valid_values_together():
     result = parse_message("age 250, income 50k")
     assert result.values == {"income": 50000}
@@ -285,6 +358,10 @@ def test_later_mention_wins():
     "3 months", "2014-03-05", "20%", "at 10:30", "on March 3", "the 3rd visit", "she has 2 dogs and 3 cats",
     "45 and 50", "I am not sure", "order #12345 from 2013", "between 30-40", "zip 90210",
     "customer 4521", "call me at 555 1234", "38 50k 1200",
+    "in her late thirties", "in his 40s", "born 1986", "born in 1976", "bought 6 a year", "earns weekly",
+    "visited the site yesterday", "earns roughly 70-75k", "low income",
+    "age,income\n38,71000\n40,50000",                     # several rows are a file, not one customer
+    "38, 71000, 1200, 5, 7, 6, 14",
 ])
 def test_a_number_with_no_cue_is_not_guessed(text):
     assert parse_message(text).values == {}
