@@ -9,17 +9,27 @@ Input formats (detected from the header, see :func:`inspect_file`):
   honest choice: it is when that file's spending and recency were measured, and it is how the
   training file was prepared; the model card's year (2014) only describes the training file.
   A row whose own Dt_Customer does not parse is still scored (the date is not a model input).
-* **fields**: one column per field. Headers match case-insensitively, ignoring spaces, dashes and
-  underscores, by field name, label or synonym (``Age``, ``Total Spending``, ``online purchases``,
-  ``Recency``...). A synonym shared by two fields matches neither.
+* **fields**: one column per field. Headers match case-insensitively, ignoring spaces and
+  punctuation, by field name, label, synonym or :data:`HEADER_ALIASES` (``Age``, ``Total Spending``,
+  ``online purchases``, ``Recency``, ``NumWebPurchases``...), and ignoring units that do not change
+  the numbers (``Age (years)``, ``Income ($)``, ``Income in USD``, ``# Web purchases``); ``Income (k$)``
+  is not taken. A synonym shared by two fields matches neither; when two columns give one field the
+  more specific header wins (``Store purchases`` over ``Store``), else the file is refused.
 
 CSV files may be tab, semicolon or comma separated (detected from the header line, as in
-:mod:`assistant.data`) and UTF-8 (with or without BOM), Windows-1252 or Latin-1. Parquet files are
+:mod:`assistant.data`) and UTF-8 (with or without BOM), Windows-1252 or Latin-1. The header is the
+first non-blank line, or the first of the next lines whose columns match (title and ``#`` comment
+lines above it are skipped); rows whose every cell is empty (``;;;;``) count as blank lines. Parquet files are
 recognised by their suffix or magic bytes.
 
 Every row is validated with :meth:`FieldSpec.check` semantics, vectorised: a missing value, text
 that is not a number, a non-finite number, a value out of range or a fraction in a whole-number
-field makes the row fail. Numbers written as text (``" 38 "``, ``"1,200"``) are accepted. In raw
+field makes the row fail. Numbers written as text (``" 38 "``, ``"1,200"``, ``71 000``, ``$71,000``
+in a $ field) are accepted; text that could be misread is refused with its rule (see
+:meth:`FieldSpec.number_from_text`: a decimal comma, ``71.000`` when 71 and 71,000 both fit the
+field, another currency, a percentage). The check for ``71.000`` in columns that cast cleanly is a
+few numpy comparisons (values between 1 and max/1000 whose text is exactly ``a.bcd`` long), so
+the common path gets no regex. In raw
 files each spending column must also be >= 0. Rows that fail go to the errors file with their
 row number and every problem (``age=250 is above the maximum of 110; income is missing``); the
 other rows are scored; the summary counts rows read, scored and failed.
@@ -77,7 +87,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.data import DATE_FORMATS, FIELD_SOURCES, REQUIRED_COLUMNS, derive_fields, detect_date_format, detect_delimiter
 from assistant.errors import AssistantError, DataFileError, InvalidValueError
-from assistant.fields import COMMA_NUMBER, FIELD_NAMES, FIELDS, GROUPED_THOUSANDS, MISPLACED_COMMA_RULE
+from assistant.fields import (AMBIGUOUS_DOT, AMBIGUOUS_DOT_RULE, COMMA_NUMBER, DOT_GROUPS, FIELD_NAMES, FIELDS,
+                              FIELDS_BY_NAME, GROUP_MARKS, GROUPED_OTHER, GROUPED_THOUSANDS, MISPLACED_COMMA_RULE,
+                              MONEY_LEAD, MONEY_TRAIL, OTHER_CURRENCY, PERCENT, FieldSpec)
 from assistant.knowledge import default_knowledge_dir, validate_yaml
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,7 +113,7 @@ _MAX_BLOCK = 1 << 20   # CSV bytes parsed at a time: with bigger blocks pyarrow'
 _CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 
 # parse status of a cell
-_OK, _MISSING, _NOT_NUMBER, _NOT_FINITE, _BAD_COMMA = 0, 1, 2, 3, 4
+_OK, _MISSING, _NOT_NUMBER, _NOT_FINITE, _BAD_COMMA, _AMBIGUOUS, _CURRENCY, _PERCENT = 0, 1, 2, 3, 4, 5, 6, 7
 
 
 # ============================================================================ texts (knowledge/batch.yaml)
@@ -280,20 +292,84 @@ def combine_summaries(service: "SegmentationService", parts: list[BatchSummary],
 
 
 def _norm(name: str) -> str:
-    return re.sub(r"[\s\-_]+", "", str(name).strip().lower())
+    """Lower case without spaces or punctuation: ``Customer_ID`` and ``customer id`` -> ``customerid``."""
+    return re.sub(r"[\W_]+", "", str(name).strip().lower())
+
+
+# Units and counts that headers add to a field's name and that do not change its meaning: "Age (years)",
+# "Income ($)", "Income in USD", "Recency [days]", "# Web purchases", "Number of store purchases",
+# "NumWebPurchases". A unit that would change the numbers ("Income (k$)", "Income (EUR)") is not here,
+# so such a column is not taken for the field.
+_UNITS = frozenset({"$", "usd", "us$", "dollars", "dollar", "years", "year", "yrs", "yr", "y", "days", "day", "d",
+                    "count", "number", "no", "nr", "n", "#", "qty", "permonth", "amonth", "month", "monthly", "mo",
+                    "peryear", "ayear", "yearly", "annual", "annually", "pa", "last2years", "2years", "24months",
+                    "lastmonth", "total", "amount", "value"})
+_UNIT_GROUP = re.compile(r"\s*(?:[\(\[\{]([^\)\]\}]*)[\)\]\}]|,\s*([^,]*)|\s+in\s+(\S+)|[\s_]+([^\s_]+))\s*$")
+_COUNT_PREFIX = re.compile(r"^\s*(?:#|no\.?\s+of|nr\.?\s+of|number\s+of|num\.?\s+of|count\s+of|total\s+number\s+of|"
+                           r"(?-i:Num(?=[A-Z]))|num[_\s]+|#\s*of)\s*_?", re.IGNORECASE)
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    # Headers seen in customer files beyond the fields' names, labels and synonyms (header matching only:
+    # the free-text parser does not use these). The raw marketing file's own names come first.
+    "age": ("customer age", "age of customer"),
+    "income": ("Income", "gross income", "customer income", "income per annum"),
+    "total_spending": ("total amount spent", "amount spent total", "total spendings", "total sales", "spend total",
+                       "total purchases amount", "spent total", "total spent amount"),
+    "web_purchases": ("NumWebPurchases", "web orders", "online orders", "website orders", "web purchases count",
+                      "internet purchases", "ecommerce purchases", "e-commerce purchases"),
+    "store_purchases": ("NumStorePurchases", "store orders", "in-store orders", "instore purchases",
+                        "shop orders", "retail purchases", "offline purchases", "in-store visits purchases"),
+    "web_visits_per_month": ("NumWebVisitsMonth", "web visits month", "web visits/month", "website visits per month",
+                             "site visits per month", "monthly web visits", "monthly website visits",
+                             "monthly visits", "visits/month", "visits month", "web visits per mo"),
+    "recency_days": ("Recency", "days since last order", "days since last purchased", "days since purchase",
+                     "days since last buy", "last purchase days ago", "days since last transaction",
+                     "recency days", "days since last shop"),
+}
+
+
+def _strip_units(header: str) -> str:
+    """``Age (years)`` -> ``Age``; ``Income in USD`` -> ``Income``; ``# Web purchases`` -> ``Web purchases``."""
+    text = str(header).replace("\u00a0", " ").replace("\ufeff", "").strip()
+    while True:
+        match = _UNIT_GROUP.search(text)
+        if not match or match.start() == 0:
+            break
+        unit = next(g for g in match.groups() if g is not None)
+        if _norm(unit) not in _UNITS and unit.strip() not in _UNITS:
+            break
+        text = text[:match.start()].rstrip()
+    stripped = _COUNT_PREFIX.sub("", text, count=1)
+    return stripped if stripped.strip() else text
 
 
 @functools.cache
-def _header_keys() -> dict[str, str]:
-    """Normalised header -> field name (field names, labels and synonyms; ambiguous ones dropped)."""
-    seen: dict[str, set[str]] = {}
+def _header_keys() -> dict[str, tuple[str, int]]:
+    """Normalised header -> (field name, rank): rank 0 for a field's name or label, 1 for a phrase (several
+    words), 2 for a single generic word such as ``store`` or ``web``. Keys shared by two fields are dropped."""
+    seen: dict[str, dict[str, int]] = {}
     for spec in FIELDS:
-        for text in (spec.name, spec.label, *spec.synonyms):
-            seen.setdefault(_norm(text), set()).add(spec.name)
-    keys = {key: fields.pop() for key, fields in seen.items() if len(fields) == 1 and key}
+        texts = [(spec.name, 0), (spec.label, 0)]
+        texts += [(t, 1 if re.search(r"[\s\-]", t.strip()) else 2) for t in spec.synonyms]
+        texts += [(t, 1) for t in HEADER_ALIASES.get(spec.name, ())]
+        for text, rank in texts:
+            key = _norm(text)
+            if key:
+                ranks = seen.setdefault(key, {})
+                ranks[spec.name] = min(rank, ranks.get(spec.name, rank))
+    keys = {key: next(iter(f.items())) for key, f in seen.items() if len(f) == 1}
     for spec in FIELDS:  # a field's own name always wins
-        keys[_norm(spec.name)] = spec.name
+        keys[_norm(spec.name)] = (spec.name, 0)
     return keys
+
+
+def _header_field(name: str) -> tuple[str, int] | None:
+    """The field a header names (and how specifically), or None."""
+    keys = _header_keys()
+    for candidate in dict.fromkeys((_norm(name), _norm(_strip_units(name)))):
+        for key in (candidate, candidate[:-1] if candidate.endswith("s") else None):
+            if key and key in keys:
+                return keys[key]
+    return None
 
 
 @dataclass(frozen=True)
@@ -310,7 +386,7 @@ class FilePlan:
     encoding: str = "utf-8"
     delimiter: str = ","
     size: int = 0
-    header_line: int = 0                 # blank lines before the header (CSV)
+    header_line: int = 0                 # lines before the header: blank, title or comment lines (CSV)
 
 
 def _match_columns(path: Path, names: list[str]) -> tuple[Literal["raw", "fields"], dict[str, int]]:
@@ -324,18 +400,22 @@ def _match_columns(path: Path, names: list[str]) -> tuple[Literal["raw", "fields
                                 f"{', '.join(str(i + 1) for i in hits)})")
         if hits:
             raw_index[column] = hits[0]
-    # fields layout: every field matched by name, label or synonym
-    keys = _header_keys()
-    field_index: dict[str, list[int]] = {}
-    for i, n in enumerate(normalised):
-        if n in keys:
-            field_index.setdefault(keys[n], []).append(i)
+    # fields layout: every field matched by name, label, synonym or header alias (units ignored)
+    field_index: dict[str, list[tuple[int, int]]] = {}
+    for i, name in enumerate(names):
+        hit = _header_field(name)
+        if hit is not None:
+            field_index.setdefault(hit[0], []).append((hit[1], i))
     if all(f in field_index for f in FIELD_NAMES):
+        chosen: dict[str, int] = {}
         for name, hits in field_index.items():
-            if len(hits) > 1:
-                shown = " and ".join(repr(names[i]) for i in hits)
+            best = min(rank for rank, _ in hits)
+            top = [i for rank, i in hits if rank == best]
+            if len(top) > 1:     # a more specific header wins ("Store purchases" over a "Store" column)
+                shown = " and ".join(repr(names[i]) for i in top)
                 raise DataFileError(f"{path.name}: columns {shown} both give {name}; keep one of them")
-        return "fields", {f: field_index[f][0] for f in FIELD_NAMES}
+            chosen[name] = top[0]
+        return "fields", {f: chosen[f] for f in FIELD_NAMES}
     if len(raw_index) == len(REQUIRED_COLUMNS):
         return "raw", raw_index
     raw_only = set(REQUIRED_COLUMNS) - {"Income", "Recency"}
@@ -344,8 +424,11 @@ def _match_columns(path: Path, names: list[str]) -> tuple[Literal["raw", "fields
         raise DataFileError(f"{path.name} is missing required column(s): {', '.join(missing)} "
                             f"(it looks like the raw marketing file)")
     missing = [f for f in FIELD_NAMES if f not in field_index]
+    used = {i for hits in field_index.values() for _, i in hits}
+    others = [repr(n) for i, n in enumerate(names) if i not in used]
+    found = (f"; other columns: {', '.join(others[:12])}{' ...' if len(others) > 12 else ''}") if others else ""
     raise DataFileError(f"{path.name} is missing column(s) for: {', '.join(missing)} (a customer file needs the "
-                        f"columns {', '.join(FIELD_NAMES)}, or the raw marketing columns)")
+                        f"columns {', '.join(FIELD_NAMES)}, or the raw marketing columns{found})")
 
 
 def _sniff(path: Path) -> tuple[str, int]:
@@ -394,13 +477,48 @@ def _detect_encoding(path: Path) -> str:
     return "cp1252" if cp1252_ok else "latin-1"
 
 
-def _header_line(path: Path, encoding: str) -> tuple[str, int]:
-    """The first non-blank line and how many lines come before it."""
+_HEADER_SEARCH = 20   # non-blank lines looked at for the header (titles or comments may come first)
+
+
+def _leading_lines(path: Path, encoding: str) -> list[tuple[str, int]]:
+    """The first non-blank lines with their 0-based line numbers."""
+    out: list[tuple[str, int]] = []
     with open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as fh:
         for number, line in enumerate(fh):
             if line.strip():
-                return line.rstrip("\r\n"), number
-    raise DataFileError(f"{path.name} is empty")
+                out.append((line.rstrip("\r\n"), number))
+                if len(out) == _HEADER_SEARCH:
+                    break
+    if not out:
+        raise DataFileError(f"{path.name} is empty")
+    return out
+
+
+def _read_header(path: Path, line: str) -> tuple[str, list[str], str, dict[str, int]]:
+    try:
+        delimiter = detect_delimiter(line)
+    except DataFileError as exc:
+        raise DataFileError(f"{path.name}: {exc}") from None
+    names = [n.strip() for n in next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))]
+    names = [n if n else f"column_{i + 1}" for i, n in enumerate(names)]
+    layout, sources = _match_columns(path, names)
+    return delimiter, names, layout, sources
+
+
+def _find_header(path: Path, encoding: str) -> tuple[int, str, list[str], str, dict[str, int]]:
+    """The header: the first non-blank line, or else the first of the next lines whose columns match
+    (a title or ``# comment`` line above the header is skipped). Errors describe the first line."""
+    lines = _leading_lines(path, encoding)
+    first_error: DataFileError | None = None
+    for line, number in lines:
+        try:
+            return (number, *_read_header(path, line))
+        except DataFileError as exc:
+            if first_error is None:
+                first_error = exc
+            if '"' in line:      # a quoted cell may span lines: only plain lines are skipped
+                break
+    raise first_error  # type: ignore[misc]
 
 
 def inspect_file(path: str | Path) -> FilePlan:
@@ -414,16 +532,10 @@ def inspect_file(path: str | Path) -> FilePlan:
             raise DataFileError(f"{path.name} is not a readable Parquet file ({exc})") from None
         names = [str(n) for n in schema.names]
         encoding, delimiter, header_line = "utf-8", ",", 0
+        layout, sources = _match_columns(path, names)
     else:
         encoding = _detect_encoding(path)
-        header, header_line = _header_line(path, encoding)
-        try:
-            delimiter = detect_delimiter(header)
-        except DataFileError as exc:
-            raise DataFileError(f"{path.name}: {exc}") from None
-        names = [n.strip() for n in next(csv.reader([header], delimiter=delimiter, skipinitialspace=True))]
-        names = [n if n else f"column_{i + 1}" for i, n in enumerate(names)]
-    layout, sources = _match_columns(path, names)
+        header_line, delimiter, names, layout, sources = _find_header(path, encoding)
     replaced = {i for i, n in enumerate(names) if n in ADDED_COLUMNS}
     keep = tuple(i for i in range(len(names)) if i not in replaced)
     ids = [i for i in keep if _norm(names[i]) in ID_NAMES]
@@ -480,6 +592,7 @@ def _arrow_csv_chunks(plan: FilePlan, chunksize: int, include: list[int] | None 
             # ahead of the batches handed out (pyarrow reads ahead), so it cannot tell how far the work is
             blocks += 1
             fraction = min(1.0, blocks * block_size / plan.size) if plan.size else 1.0
+            batch = _drop_empty_rows(batch)
             for start in range(0, batch.num_rows, chunksize):    # blocks are sized in bytes: cut to chunksize
                 part = batch.slice(start, chunksize)
                 rows = np.arange(done + 1, done + part.num_rows + 1, dtype=np.int64)
@@ -489,6 +602,15 @@ def _arrow_csv_chunks(plan: FilePlan, chunksize: int, include: list[int] | None 
             previous = fraction
     finally:
         stream.close()
+
+
+def _drop_empty_rows(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Rows whose every cell is empty (``;;;;;;``, as spreadsheets write below the data) are blank lines:
+    not data, not counted. Costs nothing unless every column has an empty cell."""
+    if batch.num_rows == 0 or any(column.null_count == 0 for column in batch.columns):
+        return batch
+    empty = np.logical_and.reduce([column.is_null().to_numpy(zero_copy_only=False) for column in batch.columns])
+    return batch.filter(pa.array(~empty)) if empty.any() else batch
 
 
 def _estimate_rows(plan: FilePlan) -> int:
@@ -524,11 +646,12 @@ def _python_csv_chunks(plan: FilePlan, chunksize: int, include: list[int] | None
 
         try:
             for record in reader:
-                if not record or (len(record) == 1 and not record[0].strip()):
-                    continue                       # blank line
                 if not header_seen:
-                    header_seen = True
+                    if reader.line_num > plan.header_line and any(cell.strip() for cell in record):
+                        header_seen = True         # (blank, title and comment lines before it skipped)
                     continue
+                if not any(record) or (len(record) == 1 and not record[0].strip()):
+                    continue                       # blank line, or a row of empty cells (Excel's ";;;;")
                 number += 1
                 if len(record) != n_columns:
                     rejects.append((number, f"has {len(record)} value(s), expected {n_columns} "
@@ -583,6 +706,9 @@ def _delimiter_name(delimiter: str) -> str:
 # ============================================================================ collection year
 
 
+_FOUR_DIGIT_YEAR = re.compile(r"(?<!\d)(1[89]\d\d|2[01]\d\d)(?!\d)")
+
+
 def _year_from_dates(values: list[str]) -> int | None:
     """The latest year among date strings: the format that parses them all (assistant.data's rule),
     or else the one that parses most of them (a few broken dates do not block the file)."""
@@ -594,8 +720,9 @@ def _year_from_dates(values: list[str]) -> int | None:
     except DataFileError:
         counts = {f: int(pd.to_datetime(cleaned, format=f, errors="coerce").notna().sum()) for f in DATE_FORMATS}
         fmt = max(DATE_FORMATS, key=lambda f: counts[f])
-        if counts[fmt] == 0:
-            return None
+        if counts[fmt] == 0:            # another format ("2012-09-04 00:00:00", "04-Sep-2012"): only the year
+            years = [int(y[0]) for y in (_FOUR_DIGIT_YEAR.findall(v) for v in cleaned) if len(y) == 1]
+            return max(years) if years else None
     latest = pd.to_datetime(cleaned, format=fmt, errors="coerce").max()
     return None if pd.isna(latest) else int(latest.year)
 
@@ -626,7 +753,7 @@ def file_collection_year(plan: FilePlan, *, chunksize: int = 1_000_000) -> int |
     year = _year_from_dates(list(dates))
     if year is None:
         raise DataFileError(f"{plan.path.name}: Dt_Customer has no dates in a known format (dd-mm-yyyy, "
-                            f"dd/mm/yyyy, yyyy-mm-dd), so ages cannot be computed")
+                            f"dd/mm/yyyy, yyyy-mm-dd, or any date with a 4-digit year), so ages cannot be computed")
     return year
 
 
@@ -645,7 +772,57 @@ def _float_or_nan(text: str | None) -> float:
         return float("nan")
 
 
-def _parse_numbers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None, bool]:
+@dataclass(frozen=True)
+class _TextRule:
+    """How text in one column is read as numbers (see FieldSpec.number_from_text, which this mirrors)."""
+
+    money: bool            # a $ sign is allowed
+    low: float             # ``a.bcd`` is ambiguous when its thousands reading (a,bcd) lies in [low, high]
+    high: float
+    unit: str
+
+    @classmethod
+    def of(cls, spec: FieldSpec) -> "_TextRule":
+        return cls(spec.money, spec.minimum, spec.maximum, spec.unit)
+
+
+_YEAR_RULE = _TextRule(False, 1000, 9999, "years")
+
+
+def _raw_rule(column: str) -> _TextRule:
+    """The rule for a raw marketing column: that of the field it feeds (Year_Birth: a year)."""
+    if column == "Year_Birth":
+        return _YEAR_RULE
+    field = next(name for name, sources in FIELD_SOURCES.items() if column in sources)
+    return _TextRule.of(FIELDS_BY_NAME[field])
+
+
+def _matches(arr: pa.Array, pattern: re.Pattern) -> np.ndarray:
+    flags = "(?i)" if pattern.flags & re.IGNORECASE else ""
+    return pc.fill_null(pc.match_substring_regex(arr, flags + pattern.pattern), False).to_numpy(zero_copy_only=False)
+
+
+def _ambiguous_dots(arr: pa.Array, values: np.ndarray, rule: _TextRule) -> np.ndarray | None:
+    """Positions of cells written ``a.bcd`` (``71.000``) whose thousands reading is in range, or None.
+    Vectorised prefilter first (value between 1 and high/1000, text exactly as long as ``a.bcd``) so
+    the common column costs a few numpy comparisons and no regex."""
+    if rule.high < 1000:
+        return None
+    with np.errstate(invalid="ignore"):
+        near = np.flatnonzero((values >= max(1.0, rule.low / 1000)) & (values <= rule.high / 1000))
+    if near.size == 0:
+        return None
+    lengths = pc.binary_length(arr).to_numpy(zero_copy_only=False)
+    v = values[near]
+    digits = 1 + (v >= 10) + (v >= 100)
+    near = near[(lengths[near] == digits + 4) | (lengths[near] == digits + 5)]    # "71.000" or "+71.000"
+    if near.size == 0:
+        return None
+    hit = _matches(arr.take(pa.array(near)), AMBIGUOUS_DOT)
+    return near[hit] if hit.any() else None
+
+
+def _parse_numbers(arr: pa.Array, rule: _TextRule) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """(values, status, clean): float64 values (NaN when not usable), a status per cell (None when
     every cell is a finite number: the common case costs one cast), and whether every non-missing
     cell is a plain number (then no cell of the column needs neutralising)."""
@@ -659,21 +836,36 @@ def _parse_numbers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None, bool]:
     clean = True
     try:
         values = pc.cast(arr, pa.float64(), safe=not numeric).to_numpy(zero_copy_only=False)
-        if not arr.null_count and np.isfinite(values).all():
+        ambiguous = None if numeric else _ambiguous_dots(arr, values, rule)
+        if not arr.null_count and ambiguous is None and np.isfinite(values).all():
             return values, None, True
         missing = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else None
+        status = np.zeros(n, dtype=np.int8)
+        if ambiguous is not None:
+            status[ambiguous] = _AMBIGUOUS
+            values = values.copy()             # (a zero-copy view of the arrow buffer is read-only)
+            values[ambiguous] = np.nan
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         clean = False
-        trimmed = pc.utf8_trim_whitespace(arr)
-        misplaced = pc.fill_null(pc.and_(pc.match_substring_regex(trimmed, COMMA_NUMBER.pattern),
-                                         pc.invert(pc.match_substring_regex(trimmed, GROUPED_THOUSANDS.pattern))),
-                                 False)
-        text = pc.replace_substring(trimmed, ",", "")
-        empty = pc.fill_null(pc.equal(text, ""), True)
-        text = pc.if_else(pc.or_(empty, misplaced), pa.scalar(None, pa.string()), text)
-        missing = empty.to_numpy(zero_copy_only=False)
+        text = pc.utf8_trim_whitespace(arr)
+        if rule.money:
+            text = pc.replace_substring_regex(text, "(?i)" + MONEY_LEAD.pattern, r"\1\2", max_replacements=1)
+            text = pc.replace_substring_regex(text, "(?i)" + MONEY_TRAIL.pattern, r"\1", max_replacements=1)
         status = np.zeros(n, dtype=np.int8)
-        status[misplaced.to_numpy(zero_copy_only=False)] = _BAD_COMMA
+        status[_matches(text, OTHER_CURRENCY)] = _CURRENCY
+        status[(status == _OK) & _matches(text, PERCENT)] = _PERCENT
+        grouped = _matches(text, GROUPED_OTHER)
+        if grouped.any():
+            text = pc.if_else(pa.array(grouped), pc.replace_substring_regex(text, GROUP_MARKS.pattern, ""), text)
+        dotted = _matches(text, DOT_GROUPS)
+        if dotted.any():
+            text = pc.if_else(pa.array(dotted), pc.replace_substring(text, ".", ""), text)
+        misplaced = _matches(text, COMMA_NUMBER) & ~_matches(text, GROUPED_THOUSANDS)
+        status[(status == _OK) & misplaced] = _BAD_COMMA
+        text = pc.replace_substring(text, ",", "")
+        empty = pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False)
+        text = pc.if_else(pa.array(empty | (status != _OK)), pa.scalar(None, pa.string()), text)
+        missing = empty
         try:
             values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -683,10 +875,13 @@ def _parse_numbers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None, bool]:
                 lowered = pc.utf8_lower(text).to_numpy(zero_copy_only=False)
                 literal_nan = np.isin(lowered, ["nan", "+nan", "-nan"])
                 status[unparsed & ~literal_nan & (status == _OK)] = _NOT_NUMBER
-    if clean:
-        status = np.zeros(n, dtype=np.int8)
+        ambiguous = _ambiguous_dots(text, values, rule)
+        if ambiguous is not None:
+            status[ambiguous] = _AMBIGUOUS
+            values = values.copy()
+            values[ambiguous] = np.nan
     if missing is not None:
-        status[missing] = _MISSING
+        status[missing & (status == _OK)] = _MISSING
     status[(status == _OK) & ~np.isfinite(values)] = _NOT_FINITE
     return values, status, clean
 
@@ -701,10 +896,16 @@ class _Problem:
     message: Callable[[int], str]          # row position -> message
 
 
-def _source_problems(label: str, arr: pa.Array, values: np.ndarray, status: np.ndarray | None) -> list[_Problem]:
+def _source_problems(label: str, arr: pa.Array, values: np.ndarray, status: np.ndarray | None,
+                     rule: _TextRule) -> list[_Problem]:
     out: list[_Problem] = []
     if status is None:
         return out
+    for code, text in ((_AMBIGUOUS, AMBIGUOUS_DOT_RULE),
+                       (_CURRENCY, f"is in another currency ({label} is in $)" if rule.money else "is not a number"),
+                       (_PERCENT, f"is a percentage ({label} is in {rule.unit})")):
+        if (status == code).any():
+            out.append(_Problem(status == code, functools.partial(_cell_message, label, arr, text)))
     if (status == _MISSING).any():
         out.append(_Problem(status == _MISSING, lambda i: f"{label} is missing"))
     if (status == _NOT_NUMBER).any():
@@ -717,6 +918,10 @@ def _source_problems(label: str, arr: pa.Array, values: np.ndarray, status: np.n
         out.append(_Problem(status == _NOT_FINITE,
                             lambda i: str(InvalidValueError(label, float(values[i]), "is not a finite number"))))
     return out
+
+
+def _cell_message(label: str, arr: pa.Array, rule: str, i: int) -> str:
+    return str(InvalidValueError(label, arr[i].as_py(), rule))
 
 
 def _range_problem(spec, values: np.ndarray, usable: np.ndarray | None) -> _Problem | None:
@@ -741,6 +946,14 @@ def _range_problem(spec, values: np.ndarray, usable: np.ndarray | None) -> _Prob
     return _Problem(bad, message)
 
 
+def _age_message(message: Callable[[int], str], year: int, births: np.ndarray, i: int) -> str:
+    return f"{message(i)} (age = {year} - Year_Birth={_num_text(births[i])})"
+
+
+def _num_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def _negative_part(column: str, values: np.ndarray, i: int) -> str:
     return str(InvalidValueError(column, float(values[i]), "is below the minimum of 0"))
 
@@ -762,10 +975,10 @@ def _validate(plan: FilePlan, batch: pa.RecordBatch, collection_year: int | None
         for j, spec in enumerate(FIELDS):
             index = plan.sources[spec.name]
             arr = batch.column(index)
-            values, status, clean = _parse_numbers(arr)
+            values, status, clean = _parse_numbers(arr, _TextRule.of(spec))
             if clean:
                 clean_columns.add(index)
-            problems += _source_problems(spec.name, arr, values, status)
+            problems += _source_problems(spec.name, arr, values, status, _TextRule.of(spec))
             X[:, j] = values
             problem = _range_problem(spec, values, _usable(status))
             if problem:
@@ -778,12 +991,12 @@ def _validate(plan: FilePlan, batch: pa.RecordBatch, collection_year: int | None
             if column == "Dt_Customer":
                 continue
             arr = batch.column(index)
-            values, status, clean = _parse_numbers(arr)
+            values, status, clean = _parse_numbers(arr, _raw_rule(column))
             if clean:
                 clean_columns.add(index)
             parsed[column] = values
             usable_source[column] = np.ones(len(values), dtype=bool) if status is None else status == _OK
-            source_problems[column] = _source_problems(column, arr, values, status)
+            source_problems[column] = _source_problems(column, arr, values, status, _raw_rule(column))
         derived = derive_fields(parsed.__getitem__, int(collection_year or 0))
         for j, spec in enumerate(FIELDS):
             sources = FIELD_SOURCES[spec.name]
@@ -798,6 +1011,9 @@ def _validate(plan: FilePlan, batch: pa.RecordBatch, collection_year: int | None
             values = np.asarray(derived[spec.name], dtype=np.float64)
             X[:, j] = values
             problem = _range_problem(spec, values, usable)
+            if problem and spec.name == "age":     # name the value in the file, not only the age
+                problem = _Problem(problem.mask, functools.partial(
+                    _age_message, problem.message, int(collection_year or 0), parsed["Year_Birth"]))
             if problem:
                 problems.append(problem)
     good = np.ones(n, dtype=bool)

@@ -45,16 +45,48 @@ class FieldSpec:
         number = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
         return f"{number} {self.unit}" if self.unit else number
 
+    @property
+    def money(self) -> bool:
+        return self.unit == "$"
+
+    def number_from_text(self, value: object) -> float:
+        """A number written as text, or InvalidValueError naming value and rule. Accepted: thousands
+        grouped with commas (``71,000``), spaces (``71 000``) or apostrophes (``71'000``), or with dots
+        when there are two or more groups (``1.234.567``); a leading ``$`` in a $ field (``$71,000``).
+        Refused with their rule: a decimal comma (``52000,50``), a dot before exactly three digits when
+        both readings are in range (``71.000``: 71 or 71000?), another currency, a percentage."""
+        text = str(value).strip()
+        if self.money:
+            text = MONEY_TRAIL.sub(r"\1", MONEY_LEAD.sub(r"\1\2", text, count=1), count=1)
+        if OTHER_CURRENCY.search(text):
+            raise InvalidValueError(self.name, value, self.currency_rule)
+        if PERCENT.match(text):
+            raise InvalidValueError(self.name, value, self.percent_rule)
+        if GROUPED_OTHER.match(text):
+            text = GROUP_MARKS.sub("", text)
+        elif DOT_GROUPS.match(text):
+            text = text.replace(".", "")
+        elif "," in text and COMMA_NUMBER.match(text) and not GROUPED_THOUSANDS.match(text):
+            raise InvalidValueError(self.name, value, MISPLACED_COMMA_RULE)
+        elif AMBIGUOUS_DOT.match(text) and self.minimum <= float(text) * 1000 <= self.maximum:
+            raise InvalidValueError(self.name, value, AMBIGUOUS_DOT_RULE)
+        try:
+            return float(text.replace(",", ""))
+        except ValueError:
+            raise InvalidValueError(self.name, value, "is not a number") from None
+
+    @property
+    def currency_rule(self) -> str:
+        return f"is in another currency ({self.name} is in $)" if self.money else "is not a number"
+
+    @property
+    def percent_rule(self) -> str:
+        return f"is a percentage ({self.name} is in {self.unit})"
+
     def check(self, value: object) -> int | float:
         """Return ``value`` as this field's type, or raise InvalidValueError naming value and rule."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            text = str(value).strip()
-            if "," in text and COMMA_NUMBER.match(text) and not GROUPED_THOUSANDS.match(text):
-                raise InvalidValueError(self.name, value, MISPLACED_COMMA_RULE)
-            try:
-                value = float(text.replace(",", ""))
-            except ValueError:
-                raise InvalidValueError(self.name, value, "is not a number") from None
+            value = self.number_from_text(value)
         number = float(value)
         if math.isnan(number) or math.isinf(number):
             raise InvalidValueError(self.name, value, "is not a finite number")
@@ -69,11 +101,28 @@ class FieldSpec:
         return number
 
 
-COMMA_NUMBER = re.compile(r"^[+-]?[\d,]*,[\d,]*(\.\d*)?([eE][+-]?\d+)?$")
+COMMA_NUMBER = re.compile(r"^[+-]?[\d.,]*,[\d.,]*([eE][+-]?\d+)?$")
 GROUPED_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?$")
 """A number whose commas group thousands (``71,000``, ``1,234,567.5``); any other comma is refused,
 never dropped: ``52000,50`` is a decimal comma and must not become 5,200,050."""
 MISPLACED_COMMA_RULE = "has a comma that does not separate thousands (write decimals with a point, e.g. 52000.50)"
+_MARKS = " \u00a0\u202f'\u2019"   # the characters themselves: pyarrow's RE2 reads no \\u escapes
+GROUPED_OTHER = re.compile(r"^[+-]?\d{1,3}([" + _MARKS + r"]\d{3})+(\.\d*)?$")
+"""Thousands grouped with spaces (also no-break ones) or apostrophes: ``71 000``, ``1'234'567.5``."""
+GROUP_MARKS = re.compile("[" + _MARKS + "]")
+DOT_GROUPS = re.compile(r"^[+-]?\d{1,3}(\.\d{3}){2,}$")
+"""Two or more dot groups (``1.234.567``): only thousands can be meant."""
+AMBIGUOUS_DOT = re.compile(r"^[+-]?[1-9]\d{0,2}\.\d{3}$")
+"""``71.000``: 71 with three decimals, or 71000 with a thousands dot (Excel in a European locale)?
+Refused when both readings are in the field's range; else the dot is a decimal point."""
+AMBIGUOUS_DOT_RULE = ("is ambiguous: the dot may separate thousands or decimals (write thousands without a "
+                      "separator, e.g. 71000, and decimals with a point, e.g. 71.5)")
+MONEY_LEAD = re.compile(r"^([+-]?)\s*(?:US\s?\$|USD\s?|\$)\s*([\d.])", re.IGNORECASE)
+MONEY_TRAIL = re.compile(r"([\d.])\s*(?:\$|USD)$", re.IGNORECASE)
+"""A dollar sign in a $ field: ``$71,000``, ``-$5``, ``US$ 71000``, ``USD 71000``, ``71000 $`` (no lookarounds:
+pyarrow's RE2 uses the same patterns in batch scoring)."""
+OTHER_CURRENCY = re.compile("[\u20ac\u00a3\u00a5\u20a4\u20b9\u20bd]" + r"|\b(EUR|GBP|CHF|JPY|CAD|AUD)\b", re.IGNORECASE)
+PERCENT = re.compile(r"^[+-]?(\d[\d,.]*|\.\d+)\s*%$")
 
 
 def _num(x: float) -> str:

@@ -112,7 +112,7 @@ def test_raw_marketing_file_is_derived_like_training(service, tmp_path):
     assert all(got[i] == expected[i] for i in shared)
     # the rows without income are the errors (the 1893 birth year gives age 121 > 110)
     assert (errors["error"] == "Income is missing").sum() == raw["Income"].isna().sum()
-    assert "age=121 is above the maximum of 110" in set(errors["error"])
+    assert "age=121 is above the maximum of 110 (age = 2014 - Year_Birth=1893)" in set(errors["error"])
 
 
 def test_raw_ages_use_the_files_latest_date(service, tmp_path):

@@ -141,7 +141,7 @@ def _bom_crlf(tmp_path: Path) -> Path:
 
 def _numbers_as_text(tmp_path: Path) -> Path:
     rows = [[1, " 38 ", '71,000', "1.2e3", "+5", "7.0", "6", "14"],       # all fine as numbers
-            [2, 38, "$71,000", *GOOD[2:]], [3, 38, "71k", *GOOD[2:]], [4, 38, "1e400", *GOOD[2:]],
+            [2, 38, "\u20ac71,000", *GOOD[2:]], [3, 38, "71k", *GOOD[2:]], [4, 38, "1e400", *GOOD[2:]],
             [5, 38, "0x10", *GOOD[2:]], [6, 38, 71000, "1200", "5 purchases", *GOOD[4:]], [7, *GOOD]]
     path = tmp_path / "text_numbers.csv"
     path.write_bytes(csv_bytes(rows))
@@ -189,7 +189,7 @@ PARTLY_BAD = {
     "latin1_semicolons": (_latin1, 3, 2, {"2": "age='drei\u00dfig' is not a number"}, ";"),
     "utf8_bom_crlf": (_bom_crlf, 3, 2, {"2": "age=250 is above the maximum of 110"}, ","),
     "numbers_as_text": (_numbers_as_text, 7, 2, {
-        "2": "income='$71,000' is not a number", "3": "income='71k' is not a number",
+        "2": "income='\u20ac71,000' is in another currency (income is in $)", "3": "income='71k' is not a number",
         "4": "income=inf is not a finite number", "5": "income='0x10' is not a number",
         "6": "web_purchases='5 purchases' is not a number"}, ","),
     "negative_counts": (_negative_counts, 6, 2, {
@@ -308,6 +308,177 @@ def test_field_check_refuses_a_misplaced_comma(text):
     from assistant.fields import FIELDS_BY_NAME
     with pytest.raises(InvalidValueError, match=f"income='{text}' has a comma that does not separate thousands"):
         FIELDS_BY_NAME["income"].check(text)
+
+
+# ---------------------------------------------------------------------------- files as spreadsheets and users write them
+
+SPREADSHEET_HEADER = ["Customer ID", "Age (years)", "Income ($)", "Total Spending", "Web Purchases",
+                      "In-store purchases", "Visits per month", "Days since last purchase"]
+
+
+def _labels(service, rows: list[list]) -> list[str]:
+    return [service.label(parse_profile(dict(zip(FIELD_NAMES, row)))) for row in rows]
+
+
+@pytest.mark.parametrize("header", [
+    SPREADSHEET_HEADER,
+    ["customer_id", "Age, years", "Income in USD", "Total spending (last 2 years)", "# Web purchases",
+     "Number of store purchases", "Web visits/month", "Recency [days]"],
+    ["ID", "age_years", "Income", "MntTotal spent", "NumWebPurchases", "NumStorePurchases", "NumWebVisitsMonth",
+     "Recency"],
+])
+def test_headers_with_units_and_spreadsheet_names_are_matched(header, service, texts, tmp_path, capsys):
+    if header[3] == "MntTotal spent":
+        header = [*header[:3], "Total spent", *header[4:]]
+    src = tmp_path / "export.csv"
+    src.write_bytes(csv_bytes([[1, *GOOD], [2, 60, 20000, 50, 1, 2, 8, 80]], header=header, encoding="utf-8-sig",
+                              newline="\r\n"))
+    summary = score_file(service, src, tmp_path / "out.csv")
+    assert (summary.rows_read, summary.rows_scored) == (2, 2)
+    out = _read(tmp_path / "out.csv", ",")
+    assert out.columns[:8].tolist() == header and "row" not in out.columns       # the ID column is kept
+    assert out["segment_key"].tolist() == _labels(service, [GOOD, [60, 20000, 50, 1, 2, 8, 80]])
+    assert cli.main(["score", str(src), "-o", str(tmp_path / "cli.csv")]) == 0
+    assert (tmp_path / "cli.csv").read_bytes() == (tmp_path / "out.csv").read_bytes()
+    result = score_upload(service, Settings(), texts, src, root=tmp_path / "work")
+    assert result.summary is not None and result.summary.rows_scored == 2
+
+
+def test_a_unit_that_changes_the_numbers_is_not_taken_and_the_message_shows_the_columns(service, tmp_path):
+    src = tmp_path / "k.csv"
+    src.write_bytes(csv_bytes([[1, *GOOD]], header=[*SPREADSHEET_HEADER[:2], "Income (k$)", *SPREADSHEET_HEADER[3:]]))
+    with pytest.raises(DataFileError, match=re.escape("missing column(s) for: income")) as info:
+        score_file(service, src, tmp_path / "out.csv")
+    assert "other columns: 'Customer ID', 'Income (k$)'" in str(info.value)
+
+
+def test_a_specific_header_wins_over_a_generic_word(service, tmp_path):
+    """A "Store" column (the branch) beside "In-store purchases": the purchases are the field."""
+    src = tmp_path / "store.csv"
+    src.write_bytes(csv_bytes([[1, "Berlin Mitte", *GOOD]], header=["ID", "Store", *SPREADSHEET_HEADER[1:]]))
+    summary = score_file(service, src, tmp_path / "out.csv")
+    assert summary.rows_scored == 1
+    assert _read(tmp_path / "out.csv", ",")["segment_key"].tolist() == _labels(service, [GOOD])
+
+
+NUMBER_CASES = [
+    # (income cell, total spending cell, web purchases cell, expected (income, spending, web) or error)
+    ("71 000", "1200", "5", (71000, 1200, 5)),
+    ("71\u00a0000", "1\u202f200", "5", (71000, 1200, 5)),
+    ("71'000", "1200", "5", (71000, 1200, 5)),
+    ("1.234.567", "1200", "5", (1234567, 1200, 5)),
+    ("$71,000", "$1,200.50", "5", (71000, 1200.5, 5)),
+    ("71000 $", "USD 1200", "5", (71000, 1200, 5)),
+    ("71000", "1200", "5.000", (71000, 1200, 5)),          # 5,000 purchases is out of range: the dot is decimal
+    ("71.000", "1200", "5", "income='71.000' is ambiguous: the dot may separate thousands or decimals"),
+    ("71000", "1.200", "5", "total_spending='1.200' is ambiguous"),
+    ("71000", "1200", "1.000", "web_purchases='1.000' is ambiguous"),
+    ("5.000,50", "1200", "5", "income='5.000,50' has a comma that does not separate thousands"),
+    ("\u20ac71,000", "1200", "5", "income='\u20ac71,000' is in another currency (income is in $)"),
+    ("71000", "1200", "$5", "web_purchases='$5' is not a number"),
+    ("71000", "12%", "5", "total_spending='12%' is a percentage (total_spending is in $)"),
+]
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+@pytest.mark.parametrize("typed", [False, True], ids=["text-column", "all-numeric-column"])
+def test_thousands_separators_currency_and_ambiguous_dots(sep, typed, service, tmp_path):
+    """Each case alone in a file (typed: the column otherwise holds plain numbers, so it takes the fast cast
+    path) or all together (every column has text, so the slow path reads it): same results."""
+    cases = NUMBER_CASES if not typed else [c for c in NUMBER_CASES if re.fullmatch(r"[\d.]+", c[0] + c[1] + c[2])]
+    rows = [[i + 1, 38, income, spend, web, 7, 6, 14] for i, (income, spend, web, _) in enumerate(cases)]
+    if typed:
+        rows.append([len(rows) + 1, *GOOD])
+    src = tmp_path / "numbers.csv"
+    src.write_bytes(csv_bytes(rows, sep=sep))
+    summary = score_file(service, src, tmp_path / "out.csv")
+    expected_errors = {str(i + 1): c[3] for i, c in enumerate(cases) if isinstance(c[3], str)}
+    expected_good = [[38, *c[3][:2], c[3][2], 7, 6, 14] for c in cases if not isinstance(c[3], str)]
+    if typed:
+        expected_good.append(GOOD)
+    assert summary.rows_read == summary.rows_scored + summary.rows_failed == len(rows)
+    assert summary.rows_failed == len(expected_errors)
+    if expected_errors:
+        errors = _read(tmp_path / "out.errors.csv", sep)
+        for row, error in zip(errors["row"], errors["error"]):
+            assert expected_errors[row] in error
+        assert set(errors["row"]) == set(expected_errors)
+    out = _read(tmp_path / "out.csv", sep)
+    assert out["segment_key"].tolist() == _labels(service, expected_good)
+    for income, spend, web, expected in cases:      # the single-customer rules say the same
+        for name, cell in (("income", income), ("total_spending", spend), ("web_purchases", web)):
+            from assistant.fields import FIELDS_BY_NAME
+            if isinstance(expected, str) and expected.startswith(f"{name}="):
+                with pytest.raises(InvalidValueError, match=re.escape(expected)):
+                    FIELDS_BY_NAME[name].check(cell)
+            elif not isinstance(expected, str):
+                FIELDS_BY_NAME[name].check(cell)
+
+
+@pytest.mark.parametrize("quoted_break", [False, True], ids=["arrow-reader", "python-reader"])
+def test_rows_of_empty_cells_are_blank_lines(quoted_break, service, tmp_path):
+    """Spreadsheets write ``;;;;;;;`` rows below (or between) the data: they are blank lines, not failed rows."""
+    name = 'Ann "the\nfirst"' if quoted_break else "Ann"
+    text = csv_bytes([[name, *GOOD], [""] * 8, ["Bob", *GOOD], [""] * 8, [""] * 8],
+                     header=["Name", *FIELD_NAMES], sep=";", newline="\r\n")
+    src = tmp_path / "excel.csv"
+    src.write_bytes(text)
+    summary = score_file(service, src, tmp_path / "out.csv")
+    assert (summary.rows_read, summary.rows_scored, summary.rows_failed) == (2, 2, 0)
+    assert _read(tmp_path / "out.csv", ";")["row"].tolist() == ["1", "2"]
+
+
+@pytest.mark.parametrize("preamble", ["# exported from the CRM on 2024-05-01\n", "Customer list\n\n",
+                                      "Customers, May 2024\n# rows: 2\n"])
+def test_a_title_or_comment_line_above_the_header_is_skipped(preamble, service, tmp_path):
+    src = tmp_path / "titled.csv"
+    src.write_bytes(preamble.encode() + csv_bytes([[1, *GOOD], [2, 250, *GOOD[1:]]]))
+    summary = score_file(service, src, tmp_path / "out.csv")
+    assert (summary.rows_read, summary.rows_scored) == (2, 1)
+    assert _read(tmp_path / "out.errors.csv", ",")["row"].tolist() == ["2"]
+    lines = src.read_bytes().split(b"\n")                          # the python reader agrees
+    quoted = src.with_name("quoted.csv")
+    quoted.write_bytes(b"\n".join(lines[:-2] + [b'"1\n",' + b",".join(str(v).encode() for v in GOOD), b""]))
+    summary = score_file(service, quoted, tmp_path / "out2.csv")
+    assert (summary.rows_read, summary.rows_scored) == (2, 2)
+
+
+def test_a_file_without_any_header_still_names_the_first_line(service, tmp_path):
+    src = tmp_path / "noheader.csv"
+    src.write_bytes(b"1,38,71000,1200,5,7,6,14\n2,38,71000,1200,5,7,6,14\n")
+    with pytest.raises(DataFileError, match="missing column"):
+        score_file(service, src, tmp_path / "out.csv")
+
+
+@pytest.mark.parametrize("date_format", ["%Y-%m-%d %H:%M:%S", "%Y/%m/%d", "%d-%b-%Y", "%b %d, %Y"])
+def test_raw_dates_in_other_formats_give_the_collection_year(date_format, service, tmp_path):
+    frame = generate_customers(12, seed=31, quirks=False)
+    src = write_customers(frame, tmp_path / "raw.csv", delimiter=",", date_format=date_format)
+    summary = score_file(service, src, tmp_path / "out.csv")
+    reference = score_file(service, write_customers(frame, tmp_path / "ref.csv"), tmp_path / "ref_out.csv")
+    assert summary.collection_year == reference.collection_year
+    assert summary.rows_scored == reference.rows_scored == 12
+    assert _read(tmp_path / "out.csv", ",")["segment_key"].tolist() == \
+        _read(tmp_path / "ref_out.csv", "\t")["segment_key"].tolist()
+
+
+def test_two_digit_years_are_refused_with_the_formats_named(service, tmp_path):
+    src = write_customers(generate_customers(5, seed=3, quirks=False), tmp_path / "raw.csv", date_format="%d/%m/%y")
+    with pytest.raises(DataFileError, match="Dt_Customer has no dates in a known format .* 4-digit year"):
+        score_file(service, src, tmp_path / "out.csv")
+
+
+def test_raw_age_errors_name_the_birth_year(service, tmp_path):
+    src = raw_file(tmp_path, "raw_years.csv", {(1, "Year_Birth"): 1893, (2, "Year_Birth"): 2030,
+                                               (3, "Year_Birth"): 57, (4, "Year_Birth"): "1.957"})
+    summary = score_file(service, src, tmp_path / "out.csv")
+    year = summary.collection_year
+    errors = dict(zip(*_read(tmp_path / "out.errors.csv", "\t")[["row", "error"]].T.values))
+    assert errors["2"] == f"age={year - 1893} is above the maximum of 110 (age = {year} - Year_Birth=1893)"
+    assert errors["3"] == f"age={year - 2030} is below the minimum of 18 (age = {year} - Year_Birth=2030)"
+    assert errors["4"] == f"age={year - 57} is above the maximum of 110 (age = {year} - Year_Birth=57)"
+    assert errors["5"].startswith("Year_Birth='1.957' is ambiguous")
+    assert summary.rows_scored == 8
 
 
 # ---------------------------------------------------------------------------- size limit
