@@ -140,6 +140,7 @@ ReplyTexts = _templates("ReplyTexts", "The assistant's replies (knowledge/dialog
     "compare_line": {"name", "summary"},
     "compare_which": {"names"},
     "field_help": {"label", "unit", "description", "minimum", "maximum", "example"},
+    "birth_year": {"question"},
 })
 
 ResultTexts = _templates("ResultTexts", "The building blocks of a rendered result (dialogue.yaml: result).", {
@@ -162,7 +163,8 @@ ResultTexts = _templates("ResultTexts", "The building blocks of a rendered resul
 
 _Phrases = list[str]
 TRIGGERS = ("help", "hello", "thanks", "reset", "cancel", "new_customer", "summary", "result", "why", "what_if",
-            "what_about", "compare", "strategy", "sizes", "list", "about", "field_help", "all")
+            "what_about", "compare", "strategy", "sizes", "list", "about", "field_help", "all", "correction",
+            "birth_year")
 
 
 def _clean_phrases(value: list[str]) -> list[str]:
@@ -196,6 +198,8 @@ class Triggers(_Strict):
     about: _Phrases = Field(min_length=1)
     field_help: _Phrases = Field(min_length=1)
     all: _Phrases = Field(min_length=1)
+    correction: _Phrases = Field(min_length=1)
+    birth_year: _Phrases = Field(min_length=1)
 
     @field_validator(*TRIGGERS)
     @classmethod
@@ -285,7 +289,8 @@ class DialogueState(BaseModel):
 
     ``pending`` is the field the last reply asked about (a bare number answers it); ``failures``
     counts refused values per field since its last accepted one; ``segment_key`` is the segment
-    of the last result shown (to tell whether a correction changes it).
+    of the last result shown (to tell whether a correction changes it); ``last_field`` is the field
+    the last message gave a value for, when it gave exactly one ("make that 60k" corrects it).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -294,12 +299,13 @@ class DialogueState(BaseModel):
     pending: str | None = None
     failures: dict[str, int] = Field(default_factory=dict)
     segment_key: str | None = None
+    last_field: str | None = None
 
-    @field_validator("pending")
+    @field_validator("pending", "last_field")
     @classmethod
-    def _pending_field(cls, value: str | None) -> str | None:
+    def _pending_field(cls, value: str | None, info) -> str | None:
         if value is not None and value not in FIELDS_BY_NAME:
-            raise ValueError(f"pending={value!r} is not one of {', '.join(FIELD_NAMES)}")
+            raise ValueError(f"{info.field_name}={value!r} is not one of {', '.join(FIELD_NAMES)}")
         return value
 
     @field_validator("failures")
@@ -543,9 +549,17 @@ class Dialogue:
             insight = answer_question(text, self.service)  # what segments buy, channels, campaigns, household
             if insight is not None:
                 return self._with_followup(state, [insight])
+            if state.last_field and self._re["correction"].search(norm):
+                # "make that 60k", "oops, I meant 42": a bare number corrects the value just given
+                corrected = parse_message(text, pending=state.last_field)
+                if not corrected.empty:
+                    return self._values(state, corrected)
+            if self._re["birth_year"].search(norm) and state.profile.age is None:
+                return self._with_followup(state, [r.birth_year.format(question=self._question("age"))])
             segments = self._mentions(norm)
             fields = self._field_mentions(norm)
-            if fields and not segments and self._re["field_help"].search(norm):
+            if fields and not segments and (self._re["field_help"].search(norm) or (
+                    norm.rstrip().endswith("?") and self._only(self._field_re.sub(" ", norm), None))):
                 return self._field_help(state, fields)
             if self._re["help"].search(norm):
                 return self._with_followup(state, [self._help()])
@@ -691,7 +705,10 @@ class Dialogue:
         new_draft = draft.merged(updates)
         missing = new_draft.missing()
         pending = next((n for n in refused if n in missing), missing[0] if missing else None)
-        state = DialogueState(profile=new_draft, pending=pending, failures=failures, segment_key=None)
+        mentioned = {*parsed.values, *(e.field for e in parsed.rejected)}
+        last_field = next(iter(mentioned)) if len(mentioned) == 1 else None
+        state = DialogueState(profile=new_draft, pending=pending, failures=failures, segment_key=None,
+                              last_field=last_field)
         state, result = self._settle(state)
         if result is None:
             lines.append(self._question(state.asking))
@@ -782,6 +799,8 @@ class Dialogue:
         state, result = self._settle(state)
         if result is None:
             return self._with_followup(state, [r.what_if_incomplete])
+        if state.last_field is not None:
+            state = state.model_copy(update={"last_field": None})  # "make that ..." no longer means a stored value
         parsed = parse_message(text) if parsed is None else parsed
         refused = [e for e in parsed.rejected if e.field not in parsed.values]
         if refused:

@@ -232,6 +232,71 @@ def test_correction_after_the_result_reassigns(dialogue, service, texts):
                                                 new_segment=moved.result.segment_name) in moved.reply
 
 
+@pytest.mark.parametrize("first, correction, field, value", [
+    ("38", "make that 42", "age", 42),                    # pending is income now: 42 is not an income
+    ("age 38", "oops, I meant 40", "age", 40),
+    ("she's 38 and earns 71k", "sorry, 45", None, None),  # two values given: no referent, 45 answers the question
+    ("71k income", "no wait, 72k", "income", 72000),
+    ("spent 1200", "make it 1500", "total_spending", 1500),
+    ("age 250", "sorry, 25", "age", 25),                  # a refused value is corrected too
+])
+def test_a_bare_correction_changes_the_value_just_given(dialogue, first, correction, field, value):
+    before, after = talk(dialogue, first, correction)
+    if field is None:
+        assert before.state.last_field is None
+        assert after.profile["total_spending"] == 45    # the pending question's answer
+        return
+    assert before.state.last_field == field
+    assert after.profile[field] == value
+    assert sum(v is not None for v in after.profile.values()) == sum(v is not None for v in before.profile.values()) + (
+        before.profile[field] is None)
+    assert after.state.pending == after.state.profile.missing()[0]
+
+
+def test_a_bare_correction_after_the_result_and_after_a_what_if(dialogue, service, texts):
+    done = completed(dialogue, centre_profile(service, "vip_customers"))
+    assert done.state.last_field is None                  # seven values at once: nothing to "make that ..."
+    unclear = dialogue.respond(done.state, "make that 60k")
+    check_consistent(dialogue, unclear)
+    assert unclear.profile == done.profile and texts.replies.fallback_complete in unclear.reply
+    income = dialogue.respond(done.state, "actually the income is 60k")
+    again = dialogue.respond(income.state, "make it 65k")
+    check_consistent(dialogue, again)
+    assert again.profile["income"] == 65000 and again.profile["age"] == done.profile["age"]
+    what_if = dialogue.respond(again.state, "what if she spent 2000?")
+    check_consistent(dialogue, what_if)
+    after = dialogue.respond(what_if.state, "make that 3000")
+    check_consistent(dialogue, after)
+    assert after.profile == again.profile                 # a what-if is no stored value to correct
+
+
+def test_a_birth_year_asks_for_the_age(dialogue, texts):
+    turn = talk(dialogue, "born 1986")[-1]
+    assert turn.profile["age"] is None and turn.state.pending == "age"
+    assert texts.replies.birth_year.format(question=question(texts, "age")) in turn.reply
+
+
+def test_a_field_name_with_a_question_mark_is_explained(dialogue):
+    turn = talk(dialogue, "age 38", "income?")[-1]
+    assert FIELDS_BY_NAME["income"].description in turn.reply and turn.state.pending == "income"
+
+
+@pytest.mark.parametrize("message", ["how confident are you?", "is she borderline?", "what would change her segment?"])
+def test_confidence_questions_are_answered_with_the_reasons(dialogue, service, message):
+    done = completed(dialogue, centre_profile(service, "digital_enthusiasts"))
+    turn = dialogue.respond(done.state, message)
+    check_consistent(dialogue, turn)
+    assert done.result.confidence.text in turn.reply and done.result.reasons[0] in turn.reply
+
+
+def test_a_frequency_word_answers_the_visits_question(dialogue):
+    state = DialogueState(profile=ProfileDraft(age=38, income=71000, total_spending=1200, web_purchases=5,
+                                               store_purchases=7))
+    turn = dialogue.respond(state, "weekly")
+    check_consistent(dialogue, turn)
+    assert turn.profile["web_visits_per_month"] == 4
+
+
 def test_invalid_value_refused_then_explained_then_fixed(dialogue, texts):
     age = FIELDS_BY_NAME["age"]
     first = dialogue.respond(DialogueState(), "250")
