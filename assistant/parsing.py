@@ -9,7 +9,8 @@ How a message is read
 1. Only the first ``MAX_CHARS`` characters are looked at. Curly quotes and unicode dashes become
    their ASCII forms (one character for one, so positions do not move). A pasted table -- a line
    whose every cell (``,``/``;``/tab/``|``) is a field name or synonym, and exactly one line of as
-   many numbers under it -- gives its values by column (several rows are a file: not read).
+   many numbers under it -- gives its values by column (several rows are a file: not read); a line
+   ``income,71000`` (a field cue, a separator, one number) reads as ``income: 71000``.
 2. The text is split into clauses on newlines, ``;``, ``!``, ``?``, commas (not the thousands
    separator in ``71,000``), a period followed by a space (not after ``approx.``, ``y.o.``, ...),
    and `` and ``/`` but ``/`` plus `` (not the ``and`` in ``one hundred and twenty``).
@@ -497,7 +498,18 @@ def _header_row(text: str) -> tuple[dict[str, str], str]:
             continue
         blanked = [*lines[:i], *(" " * len(line) for line in lines[i:])]
         return dict(zip(names, cells)), "\n".join(blanked)
-    return {}, text
+    return {}, _KEY_VALUE_LINE.sub(_key_value, text)
+
+
+# "income,71000" on a line of its own (a two-column paste): the separator is a colon, not a clause
+# break -- only when the first cell is exactly a field cue and the second exactly one number.
+_KEY_VALUE_LINE = re.compile(r"(?m)^(\s*)([^,;\t|\n]{1,60})([,;\t|])([^,;\t|\n]{1,60})$")
+
+
+def _key_value(m: re.Match[str]) -> str:
+    if _CUE.fullmatch(m.group(2).strip()) and parse_number(m.group(4)) is not None:
+        return m.group(1) + m.group(2) + ":" + m.group(4)
+    return m.group(0)
 
 
 def parse_message(text: str, *, pending: str | None = None) -> ParseResult:

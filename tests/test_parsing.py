@@ -233,6 +233,13 @@ PHRASINGS: list[tuple[str, str | None, dict]] = [
      None, ALL_SEVEN),
     ("age;income;spent\n38;71k;1.2k", None, {"age": 38, "income": 71000, "total_spending": 1200}),
     ("Age\tIncome\n38\t71000", None, {"age": 38, "income": 71000}),
+    ("age,38\nincome,71000\nweb purchases;5\nrecency\t14", None,
+     {"age": 38, "income": 71000, "web_purchases": 5, "recency_days": 14}),   # two-column lines
+    ("income,71000", None, {"income": 71000}),
+    ("the customer is a VIP with 5 store purchases", None, {"store_purchases": 5}),
+    ("ordered twice online, last order yesterday", None, {"web_purchases": 2, "recency_days": 1}),
+    ("total spending 1,200 dollars over 2 yrs", None, {"total_spending": 1200}),
+    ("web purchases in 2 years: 5", None, {"web_purchases": 5}),
     ("38yo, income 71k, spend 1.2k, 5 online / 7 in-store purchases, 6 visits/mo, recency 14", None, ALL_SEVEN),
     ("age: 38 | income: 71000 | spending: 1200 | web: 5 | store: 7 | visits: 6 | recency: 14", None, ALL_SEVEN),
     ("A 38-year-old with a household income of $71k who spent $1.2k, made 5 online and 7 in-store purchases, "
@@ -359,7 +366,7 @@ def test_later_mention_wins():
     "45 and 50", "I am not sure", "order #12345 from 2013", "between 30-40", "zip 90210",
     "customer 4521", "call me at 555 1234", "38 50k 1200",
     "in her late thirties", "in his 40s", "born 1986", "born in 1976", "bought 6 a year", "earns weekly",
-    "visited the site yesterday", "earns roughly 70-75k", "low income",
+    "visited the site yesterday", "she turned down 3 offers", "income,71000,age,38", "earns roughly 70-75k", "low income",
     "age,income\n38,71000\n40,50000",                     # several rows are a file, not one customer
     "38, 71000, 1200, 5, 7, 6, 14",
 ])
