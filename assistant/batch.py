@@ -111,6 +111,7 @@ _WRITE_BATCH = 65_536  # rows the CSV writer formats at a time (its default of 1
 _MAX_BLOCK = 1 << 20   # CSV bytes parsed at a time: with bigger blocks pyarrow's peak memory grows with the
 #                        file's length (measured: +300 MB at 6 MB blocks on 10M rows) and nothing gets faster
 _CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 # parse status of a cell
 _OK, _MISSING, _NOT_NUMBER, _NOT_FINITE, _BAD_COMMA, _AMBIGUOUS, _CURRENCY, _PERCENT = 0, 1, 2, 3, 4, 5, 6, 7
@@ -447,13 +448,22 @@ def _sniff(path: Path) -> tuple[str, int]:
     if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
         raise DataFileError(f"{path.name} looks like a spreadsheet (Excel) or zip file, not CSV: "
                             f"save it as CSV first")
+    if head.startswith(_UTF16_BOMS):      # Excel's "Unicode Text" export: tab-separated UTF-16
+        return "csv", size
     if b"\x00" in head:
+        if len(head) >= 8 and (head[1::2].count(0) > 0.9 * (len(head) // 2) or head[0::2].count(0) > 0.9 * (len(head) // 2)):
+            raise DataFileError(f"{path.name} is not a text file we read: it looks like UTF-16 without a byte-order "
+                                f"mark; save it as CSV UTF-8")
         raise DataFileError(f"{path.name} is not a text file (nor Parquet): it contains binary data")
     return "csv", size
 
 
 def _detect_encoding(path: Path) -> str:
-    """'utf-8' when the whole file is valid UTF-8, else 'cp1252' when it decodes as such, else 'latin-1'."""
+    """'utf-16' with its byte-order mark; 'utf-8' when the whole file is valid UTF-8, else 'cp1252' when it
+    decodes as such, else 'latin-1'."""
+    with open(path, "rb") as fh:
+        if fh.read(2) in _UTF16_BOMS:
+            return "utf-16"
     decoder = codecs.getincrementaldecoder("utf-8")()
     cp1252_ok = True
     utf8_ok = True
@@ -1058,6 +1068,21 @@ def _neutralise(arr: pa.Array) -> pa.Array:
     return pc.if_else(fix, pc.binary_join_element_wise(quote, arr, empty), arr)
 
 
+def _csv_type(t: pa.DataType) -> pa.DataType:
+    return pa.string() if pa.types.is_nested(t) else t
+
+
+def _csv_safe(arr: pa.Array) -> pa.Array:
+    """Lists, structs and maps (Parquet input) as JSON text: a CSV cell cannot hold them. Per-row Python,
+    but only for such columns."""
+    if not pa.types.is_nested(arr.type):
+        return arr
+    import json
+
+    return pa.array([None if v is None else json.dumps(v, default=str, ensure_ascii=False) for v in arr.to_pylist()],
+                    type=pa.string())
+
+
 def neutralise_name(name: str) -> str:
     """A header name made safe for spreadsheets (same rule as cells)."""
     if re.match(_RISKY, name) and not re.match(_PLAIN_NUMBER, name):
@@ -1175,7 +1200,8 @@ class _Run:
 
     # -- schemas
     def _input_fields(self, schema: pa.Schema) -> list[pa.Field]:
-        return [pa.field(self.plan.columns[i], schema.field(i).type) for i in self.plan.keep]
+        return [pa.field(self.plan.columns[i], _csv_type(schema.field(i).type) if self.fmt == "csv" else
+                         schema.field(i).type) for i in self.plan.keep]
 
     def _out_schema(self, schema: pa.Schema) -> pa.Schema:
         label_type = pa.dictionary(pa.int32(), pa.string()) if self.fmt == "csv" else pa.string()
@@ -1187,7 +1213,7 @@ class _Run:
 
     def _error_schema(self, schema: pa.Schema) -> pa.Schema:
         return pa.schema([pa.field(ROW_COLUMN, pa.int64()), pa.field(ERROR_COLUMN, pa.string())]
-                         + [pa.field(f.name, f.type) for f in self._input_fields(schema)])
+                         + [pa.field(f.name, _csv_type(f.type)) for f in self._input_fields(schema)])
 
     # -- one chunk
     def process(self, chunk: _Chunk, pool: ThreadPoolExecutor, pending: list[Future]) -> None:
@@ -1216,7 +1242,7 @@ class _Run:
         for i in self.plan.keep:
             arr = kept.column(i)
             if self.fmt == "csv" and i not in checked.clean_columns:
-                arr = _neutralise(arr)
+                arr = _neutralise(_csv_safe(arr))
             columns.append(arr)
         idx32 = pa.array(idx.astype(np.int32))
         clear = pa.array((np.asarray(scored["confidence"]) == "clear").astype(np.int32))
@@ -1243,7 +1269,7 @@ class _Run:
             bad = batch.take(pa.array(positions))
             columns = [pa.array(chunk.rows[positions], pa.int64()),
                        _neutralise(pa.array([checked.messages[int(i)] for i in positions], pa.string()))]
-            columns += [_neutralise(bad.column(i)) for i in self.plan.keep]
+            columns += [_neutralise(_csv_safe(bad.column(i))) for i in self.plan.keep]
             self.errors.write(pa.RecordBatch.from_arrays(columns, schema=schema))
             return
         # Python reader with ragged rows: every column is text; merge both kinds in row order

@@ -79,7 +79,7 @@ REFUSED = {
     "binary_junk": (junk(64 * 1024, seed=1), "is not a text file"),
     "png_renamed_csv": (b"\x89PNG\r\n\x1a\n" + junk(4000, seed=2), "is not a text file"),
     "gzipped_csv": (gzip.compress(csv_bytes([[1, *GOOD]] * 50)), "is not a text file"),
-    "utf16_csv": (csv_bytes([[1, *GOOD]], encoding="utf-16"), "is not a text file"),
+    "utf16_without_bom": (csv_bytes([[1, *GOOD]], encoding="utf-16-le"), "looks like UTF-16 without a byte-order mark"),
     "xlsx_renamed_csv": (b"PK\x03\x04" + junk(3000, seed=3), "looks like a spreadsheet"),
     "high_bytes_no_delimiter": (bytes(range(128, 256)) * 64, "cannot find a delimiter"),
     "one_enormous_line": (b"a" * (5 * MB), "cannot find a delimiter"),
@@ -481,6 +481,40 @@ def test_raw_age_errors_name_the_birth_year(service, tmp_path):
     assert summary.rows_scored == 8
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_excel_unicode_text_utf16_is_read(encoding, service, texts, tmp_path, capsys):
+    """Excel's "Unicode Text" export: tab-separated UTF-16 with a byte-order mark; outputs are UTF-8."""
+    rows = [["Jos\u00e9 M\u00fcller", *GOOD], ["Ragged", 38, 71000], ["Zo\u00eb", 250, *GOOD[1:]], ["end", *GOOD]]
+    content = csv_bytes(rows, header=["Name", *SPREADSHEET_HEADER[1:]], sep="\t", newline="\r\n", encoding="utf-8")
+    src = tmp_path / "unicode.txt"
+    src.write_bytes((b"\xfe\xff" if encoding == "utf-16-be" else b"") + content.decode().encode(encoding))
+    summary = score_file(service, src, tmp_path / "out.csv")
+    assert (summary.rows_read, summary.rows_scored) == (4, 2)
+    out = pd.read_csv(tmp_path / "out.csv", sep="\t", dtype=str, encoding="utf-8")
+    assert out["Name"].tolist() == ["Jos\u00e9 M\u00fcller", "end"]
+    assert out["segment_key"].tolist() == _labels(service, [GOOD, GOOD])
+    errors = _read(tmp_path / "out.errors.csv", "\t")
+    assert errors["row"].tolist() == ["2", "3"] and errors["error"][1] == "age=250 is above the maximum of 110"
+    assert cli.main(["score", str(src), "-o", str(tmp_path / "cli.csv")]) == 0
+    assert (tmp_path / "cli.csv").read_bytes() == (tmp_path / "out.csv").read_bytes()
+    assert score_upload(service, Settings(), texts, src, root=tmp_path / "work").summary.rows_scored == 2
+
+
+def test_parquet_list_and_struct_columns_are_written_to_csv_as_json(service, tmp_path):
+    frame = pd.DataFrame([dict(zip(FIELD_NAMES, GOOD)), dict(zip(FIELD_NAMES, [250, *GOOD[1:]]))])
+    frame.insert(0, "ID", [1, 2])
+    frame["tags"] = [["a", "b"], []]
+    frame["address"] = [{"city": "Oslo", "zip": "0150"}, None]
+    frame.to_parquet(tmp_path / "nested.parquet", index=False)
+    summary = score_file(service, tmp_path / "nested.parquet", tmp_path / "out.csv")
+    assert (summary.rows_scored, summary.rows_failed) == (1, 1)
+    out = _read(tmp_path / "out.csv", ",")
+    assert out["tags"].tolist() == ['["a", "b"]'] and out["address"].tolist() == ['{"city": "Oslo", "zip": "0150"}']
+    assert _read(tmp_path / "out.errors.csv", ",")["tags"].tolist() == ["[]"]
+    score_file(service, tmp_path / "nested.parquet", tmp_path / "out.parquet")       # Parquet keeps the types
+    assert pd.read_parquet(tmp_path / "out.parquet")["tags"].tolist()[0].tolist() == ["a", "b"]
+
+
 # ---------------------------------------------------------------------------- size limit
 
 
@@ -583,7 +617,8 @@ def test_uploads_and_downloads_are_deleted_after_use_in_the_served_app(tmp_path,
             assert not Path(uploaded).exists()                          # the upload went right after scoring
             assert not stale.exists()                                   # the stale request folder went too
             assert "**2** of 3 rows scored" in data[0]
-            download = http.get(f"/gradio_api/file={data[3]['path']}")
+            scored_file = data[3].get("value", data[3])         # a gr.update when the UI shows or hides it
+            download = http.get(f"/gradio_api/file={scored_file['path']}")
             assert download.status_code == 200 and "segment_key" in download.text
             requests = [p for p in work.rglob("req-*")]
             assert len(requests) == 1 and {p.name for p in requests[0].iterdir()} == {
