@@ -58,6 +58,7 @@ APP_TEXTS_FILE = "app.yaml"
 CUSTOMER_COLOUR = "#111827"
 CUSTOMER_FILL = "#FACC15"
 ECHO_CHARS = 200  # how much of an over-long message is echoed into the chat
+NARROW_BLOCK = 320  # px: side-by-side blocks narrower than this wrap onto their own line
 
 # ---------------------------------------------------------------------------- texts (knowledge/app.yaml)
 
@@ -109,9 +110,12 @@ class FormTexts(_Templates):
     placeholder: str
     result_label: str
     error_intro: str
+    problem_line: str
+    missing_line: str
 
     _allowed: ClassVar[dict[str, set[str]]] = {"field_label": {"label", "unit"}, "field_info": {"minimum", "maximum", "description"},
-                "help": set(), "error_intro": set(), "placeholder": set()}
+                "help": set(), "error_intro": set(), "placeholder": set(),
+                "problem_line": {"label", "problem"}, "missing_line": {"label"}}
 
 
 class PlotTexts(_Templates):
@@ -143,6 +147,8 @@ class SegmentsTexts(_Templates):
     kpi: str
     averages_heading: str
     averages_label: str
+    profiles_heading: str
+    profiles_intro: str
     field_column: str
     overall_column: str
     size_row: str
@@ -154,7 +160,8 @@ class SegmentsTexts(_Templates):
     selection_columns: SelectionColumns
 
     _allowed: ClassVar[dict[str, set[str]]] = {"intro": {"n", "k_reason"}, "size": {"size", "share"},
-                "selection_intro": {"k", "k_reason", "elbow"}, "heading": set(), "averages_heading": set()}
+                "selection_intro": {"k", "k_reason", "elbow"}, "heading": set(), "averages_heading": set(),
+                "profiles_heading": set(), "profiles_intro": set()}
 
 
 class TabTexts(_Strict):
@@ -199,7 +206,9 @@ _SEGMENT_CARD_CSS = "".join(f"#segment-{key} {{ border-top: 4px solid {colour} !
                             for key, colour in SEGMENT_COLOURS.items())
 
 APP_CSS = """
-.gradio-container { max-width: 1320px !important; margin: 0 auto !important; }
+/* width: with auto margins the container would size to its content, and one wide table made the
+   whole page scroll sideways in a narrow window (a portal iframe) */
+.gradio-container { width: 100% !important; max-width: 1320px !important; margin: 0 auto !important; }
 #app-header { padding: 6px 2px 2px; }
 #app-header h1 { margin: 0 0 4px; font-size: 1.65rem; }
 #app-header p { margin: 0; color: var(--body-text-color-subdued); font-size: 1rem; }
@@ -212,9 +221,24 @@ APP_CSS = """
 #chat th, #chat td, #form-result th, #form-result td {
   padding: 4px 10px !important; border: none !important; border-bottom: 1px solid var(--border-color-primary) !important;
 }
+#chat th, #chat td, #form-result th, #form-result td { overflow-wrap: normal !important; word-break: normal !important; }
 #chat td:not(:first-child), #chat th:not(:first-child), #form-result td:not(:first-child),
-#form-result th:not(:first-child) { text-align: right !important; white-space: nowrap; font-variant-numeric: tabular-nums; }
-#chat th, #form-result th { background: var(--background-fill-secondary); font-weight: 600; }
+#form-result th:not(:first-child) { text-align: right !important; font-variant-numeric: tabular-nums; }
+/* numbers with their unit stay on one line; headers (long segment names) may wrap */
+#chat td:not(:first-child), #form-result td:not(:first-child) { white-space: nowrap; }
+#chat td:first-child, #form-result td:first-child { min-width: 7.5em; }
+/* a table never widens the chat bubble or the page: it scrolls sideways inside it instead */
+#chat table, #form-result table { display: block; max-width: 100%; overflow-x: auto; }
+@media (max-width: 640px) {
+  /* narrow windows and portal iframes: values may wrap ("6.1 / visits/month") */
+  #chat td:not(:first-child), #form-result td:not(:first-child) { white-space: normal; }
+  #chat td:first-child, #form-result td:first-child { min-width: 6em; }
+  #chat th, #chat td, #form-result th, #form-result td { padding: 4px 6px !important; }
+}
+#chat th, #form-result th { background: var(--background-fill-secondary); font-weight: 600; vertical-align: bottom; }
+/* the segment's name heads the answer: make it the most visible line of it */
+#chat h3, #form-result h3 { font-size: 1.3rem !important; font-weight: 700; color: var(--primary-700) !important;
+  margin: .5em 0 .25em !important; }
 #form-result {
   border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 12px 16px;
   background: var(--background-fill-primary); min-height: 60px;
@@ -222,9 +246,33 @@ APP_CSS = """
 #form-result h3 { margin-top: .2em; }
 #pca-plot { min-height: 480px; }
 .segment-card h3 { margin-top: 0; }
-#segment-averages, #selection-table { --font-mono: var(--font); font-size: .9rem; }
+#segment-averages, #selection-table, #batch-table { --font-mono: var(--font); font-size: .9rem; }
+/* column headers wrap between words, never inside one ("Cust/ome/rs") */
+#segment-averages .header-text, #selection-table .header-text, #batch-table .header-text {
+  word-break: normal !important; overflow-wrap: normal !important; }
 #send, #segment-btn { min-width: 120px; }
 """ + _SEGMENT_CARD_CSS
+
+# The Chatbot's own autoscroll is off (it always lands on the LAST line, and a full result is
+# several screens tall: the user would see "What the data says", not the segment's name). After
+# each chat turn this scrolls the conversation instead: a long reply is shown from its top, a
+# short one to the end, as usual. It runs twice because the reply's Markdown renders a moment
+# after the event ends.
+SHOW_ANSWER_JS = """() => {
+  const place = () => {
+    const log = document.querySelector('#chat [role="log"]');
+    const bots = document.querySelectorAll('#chat [data-testid="bot"]');
+    if (!log || !bots.length) return;
+    const last = bots[bots.length - 1];
+    let top = log.scrollHeight;
+    if (last.offsetHeight > log.clientHeight * 0.8) {
+      top = last.getBoundingClientRect().top - log.getBoundingClientRect().top + log.scrollTop - 8;
+    }
+    log.scrollTo({top: Math.max(0, top)});
+  };
+  setTimeout(place, 50);
+  setTimeout(place, 300);
+}"""
 
 # ---------------------------------------------------------------------------- escaping
 
@@ -348,9 +396,22 @@ def clear_chat(*, dialogue: Dialogue, plot: PcaPlot):
     return list(session.history), session, plot.figure(), None
 
 
+def _problem_line(texts: AppTexts, problem: str) -> str:
+    """One problem for a person reading the form: the field's label (as on the form) instead of
+    its identifier. ``age=250 is above the maximum of 110`` -> **Age**: 250 is above the maximum of
+    110; ``income is required`` -> the ``missing_line``. Anything else is shown as it is."""
+    for spec in FIELDS:
+        if problem == f"{spec.name} is required":
+            return texts.form.missing_line.format(label=spec.label)
+        if problem.startswith(f"{spec.name}="):
+            return texts.form.problem_line.format(label=spec.label,
+                                                  problem=escape_markdown(problem[len(spec.name) + 1:]))
+    return escape_markdown(problem)
+
+
 def problems_markdown(texts: AppTexts, problems: Sequence[str]) -> str:
     """The one place where an invalid profile becomes a message for a person."""
-    return texts.form.error_intro + "\n\n" + "\n".join(f"- {escape_markdown(p)}" for p in problems)
+    return texts.form.error_intro + "\n\n" + "\n".join(f"- {_problem_line(texts, p)}" for p in problems)
 
 
 def segment_form(*, service: "SegmentationService", dialogue: Dialogue, texts: AppTexts, plot: PcaPlot,
@@ -371,13 +432,32 @@ def segment_form(*, service: "SegmentationService", dialogue: Dialogue, texts: A
 # ---------------------------------------------------------------------------- layout
 
 
+def field_label(spec, texts: AppTexts) -> str:
+    """The form's label for a field: with its unit, unless the label already says it
+    ("Web purchases", not "Web purchases (purchases)"; "Age (years)")."""
+    words = set(re.findall(r"[a-z]+", spec.label.lower()))
+    unit_words = re.findall(r"[a-z]+", spec.unit.lower())
+    if unit_words and all(w in words or w.rstrip("s") in words for w in unit_words):
+        return spec.label
+    return texts.form.field_label.format(label=spec.label, unit=spec.unit)
+
+
+def field_range(spec) -> tuple[str, str]:
+    """(minimum, maximum) for the form's help line: the unit once, on the maximum ("18", "110 years"),
+    except money, which carries its sign on both ("$0", "$10,000,000")."""
+    maximum = spec.format(spec.maximum)
+    if spec.unit == "$":
+        return spec.format(spec.minimum), maximum
+    return f"{spec.minimum:,.0f}" if float(spec.minimum).is_integer() else f"{spec.minimum:,}", maximum
+
+
 def _field_number(spec, texts: AppTexts) -> gr.Number:
     # Gradio 6 shows an empty Number as 0, so the boxes start at the field's example value (a
     # realistic customer); a box the user empties arrives as None ("... is required").
     return gr.Number(
         value=int(spec.example) if spec.integer else spec.example,
-        label=texts.form.field_label.format(label=spec.label, unit=spec.unit),
-        info=texts.form.field_info.format(minimum=spec.format(spec.minimum), maximum=spec.format(spec.maximum),
+        label=field_label(spec, texts),
+        info=texts.form.field_info.format(minimum=field_range(spec)[0], maximum=field_range(spec)[1],
                                           description=spec.description),
         minimum=spec.minimum, maximum=spec.maximum, step=1 if spec.integer else 100,
         elem_id=f"field-{spec.name}",
@@ -391,11 +471,14 @@ def _assistant_tab(service: "SegmentationService", settings: Settings, dialogue:
             chatbot = gr.Chatbot(
                 value=list(greeting.history), label=texts.chat.label, show_label=False, elem_id="chat", height=620,
                 layout="bubble", latex_delimiters=[], sanitize_html=True, render_markdown=True,
+                autoscroll=False,  # SHOW_ANSWER_JS scrolls instead
                 feedback_options=None, buttons=["copy"], group_consecutive_messages=False,
             )
+            # No autofocus: focusing the box on load scrolls a short window (a laptop, a portal's
+            # iframe) down past the header, and the page then settles at the plot.
             chat_input = gr.Textbox(
                 label=texts.chat.input_label, show_label=False, placeholder=texts.chat.placeholder, lines=1,
-                max_lines=6, max_length=settings.max_message_chars, elem_id="chat-input", autofocus=True,
+                max_lines=6, max_length=settings.max_message_chars, elem_id="chat-input",
             )
             with gr.Row():
                 send = gr.Button(texts.chat.send, variant="primary", elem_id="send", scale=3)
@@ -419,12 +502,16 @@ def _assistant_tab(service: "SegmentationService", settings: Settings, dialogue:
     chat_events = dict(fn=chat, inputs=[chat_input, session], outputs=[chatbot, session, plot, result_json],
                        show_progress="hidden")
     clear_input = dict(fn=None, inputs=None, outputs=[chat_input], js="() => ''", queue=False)
+    show_answer = dict(fn=None, inputs=None, outputs=None, js=SHOW_ANSWER_JS, queue=False)
     # One public endpoint /chat (the Send button is the same handler, kept out of the API).
-    chat_input.submit(**chat_events, api_name="chat", api_visibility="public").then(**clear_input)
-    send.click(**chat_events, api_name="chat_send", api_visibility="private").then(**clear_input)
-    clear.click(functools.partial(clear_chat, dialogue=dialogue, plot=pca),
-                inputs=None, outputs=[chatbot, session, plot, result_json], api_name="clear",
-                api_visibility="private", show_progress="hidden").then(**clear_input)
+    chat_input.submit(**chat_events, api_name="chat", api_visibility="public").then(**clear_input).then(**show_answer)
+    send.click(**chat_events, api_name="chat_send", api_visibility="private").then(**clear_input).then(**show_answer)
+    restart = dict(fn=functools.partial(clear_chat, dialogue=dialogue, plot=pca), inputs=None,
+                   outputs=[chatbot, session, plot, result_json], api_visibility="private", show_progress="hidden")
+    clear.click(**restart, api_name="clear").then(**clear_input)
+    # The Chatbot's own trash button empties the view; without this the conversation would carry
+    # on behind it (and come back with the next reply). It starts over, like the button.
+    chatbot.clear(**restart, api_name="clear_trash").then(**clear_input)
 
     segment_btn.click(
         functools.partial(segment_form, service=service, dialogue=dialogue, texts=texts, plot=pca),
@@ -456,7 +543,8 @@ def averages_table(service: "SegmentationService", texts: AppTexts):
     rows = [[s.size_row] + [f"{info.size:,} ({_percent(info.share)})" for info in segments]
             + [f"{sum(i.size for i in segments):,}"]]
     for spec in FIELDS:
-        rows.append([f"{spec.label} ({spec.unit})"] + [spec.format(info.averages[spec.name]) for info in segments]
+        # the values carry their unit ("2.2 purchases", "$33,809"), so the label goes without it
+        rows.append([spec.label] + [spec.format(info.averages[spec.name]) for info in segments]
                     + [spec.format(overall[spec.name])])
     return pd.DataFrame(rows, columns=[s.field_column] + [i.name for i in segments] + [s.overall_column])
 
@@ -481,11 +569,16 @@ def _segments_tab(service: "SegmentationService", texts: AppTexts) -> None:
     for row_start in range(0, len(segments), 2):
         with gr.Row(equal_height=True):
             for info in segments[row_start:row_start + 2]:
-                gr.Markdown(_segment_markdown(info, texts), elem_classes=["segment-card"],
-                            elem_id=f"segment-{info.key}", container=True, padding=True)
+                # the column's min_width: in a narrow window the row wraps to one card per line
+                with gr.Column(min_width=NARROW_BLOCK):
+                    gr.Markdown(_segment_markdown(info, texts), elem_classes=["segment-card"],
+                                elem_id=f"segment-{info.key}", container=True, padding=True)
     gr.Markdown(f"### {s.averages_heading}")
     gr.Dataframe(value=averages_table(service, texts), label=s.averages_label, interactive=False, wrap=True,
                  elem_id="segment-averages", show_label=False)
+    # What marketing reads (each segment's profile) before how the number of segments was chosen.
+    gr.Markdown(f"### {s.profiles_heading}\n{s.profiles_intro}", elem_id="profiles-heading")
+    segment_profiles_section(service)  # a profile page per segment: product, channel and campaign mix
     gr.Markdown(f"### {s.selection_heading}\n"
                 + s.selection_intro.format(k=card["k"], k_reason=card["k_reason"], elbow=card["elbow"]["k"]))
     plots = card.get("plots", {})
@@ -493,11 +586,10 @@ def _segments_tab(service: "SegmentationService", texts: AppTexts) -> None:
         for name, label in (("elbow", s.elbow_label), ("silhouette", s.silhouette_label)):
             if name in plots and service.model_dir is not None and (service.model_dir / plots[name]).is_file():
                 gr.Image(value=str(service.model_dir / plots[name]), label=label, type="filepath", format="png",
-                         interactive=False, show_label=False, elem_id=f"plot-{name}",
+                         interactive=False, show_label=False, elem_id=f"plot-{name}", min_width=NARROW_BLOCK,
                          buttons=["download", "fullscreen"])
     gr.Dataframe(value=selection_table(service, texts), label=s.selection_label, interactive=False,
                  elem_id="selection-table")
-    segment_profiles_section(service)  # a profile page per segment: product, channel and campaign mix
 
 
 def build_app(service: "SegmentationService", *, settings: Settings | None = None, dialogue: Dialogue | None = None,

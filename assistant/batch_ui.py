@@ -158,6 +158,8 @@ def summary_figure(summary: BatchSummary, texts: UiTexts):
                            textposition="auto", hovertemplate="%{x}: %{y:,}<extra></extra>"))
     fig.update_layout(title=texts.chart_title, xaxis_title=texts.chart_x, yaxis_title=texts.chart_y,
                       margin=dict(l=40, r=20, t=50, b=40), height=360, template="plotly_white")
+    # whole customers on the axis: a small file must not get ticks at 0.5, 1.5 ...
+    fig.update_yaxes(rangemode="tozero", tickformat=",d", **({"dtick": 1} if max(counts, default=0) <= 10 else {}))
     return fig
 
 
@@ -175,11 +177,11 @@ def batch_tab(service: "SegmentationService", settings: Settings) -> None:
         result = score_upload(service, settings, texts, upload, root=process_workdir(), progress=report)
         if result.summary is None:
             return (result.message, gr.update(value=None, visible=False), gr.update(value=None, visible=False),
-                    None, gr.update(value=None, visible=False), None)
+                    gr.update(value=None, visible=False), gr.update(value=None, visible=False), None)
         return (result.message,
                 gr.update(value=summary_table(result.summary, texts), visible=True),
                 gr.update(value=summary_figure(result.summary, texts), visible=True),
-                str(result.scored_path),
+                gr.update(value=str(result.scored_path), visible=True),
                 gr.update(value=str(result.errors_path) if result.errors_path else None,
                           visible=result.errors_path is not None),
                 None)
@@ -190,9 +192,10 @@ def batch_tab(service: "SegmentationService", settings: Settings) -> None:
                          file_count="single", type="filepath", elem_id="batch-upload")
         run = gr.Button(texts.button, variant="primary", elem_id="batch-run")
         status = gr.Markdown(elem_id="batch-status")
-        table = gr.Dataframe(interactive=False, visible=False, elem_id="batch-table")
+        table = gr.Dataframe(interactive=False, visible=False, wrap=True, elem_id="batch-table")
         chart = gr.Plot(visible=False, show_label=False, elem_id="batch-chart")
-        scored = gr.File(label=texts.scored_label, interactive=False, elem_id="batch-scored")
+        # hidden until there is a scored file: an empty download box reads as "something is missing"
+        scored = gr.File(label=texts.scored_label, interactive=False, visible=False, elem_id="batch-scored")
         errors = gr.File(label=texts.errors_label, interactive=False, visible=False, elem_id="batch-errors")
         run.click(on_score, inputs=[upload], outputs=[status, table, chart, scored, errors, upload],
                   api_name="score_file", concurrency_limit=1, concurrency_id="batch-score")

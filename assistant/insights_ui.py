@@ -51,7 +51,8 @@ def segment_profiles_section(service: "SegmentationService") -> None:
                 with gr.Row(equal_height=True):
                     for kind in ("product_mix", "channel_mix"):
                         if kind in figures:
-                            gr.Plot(figures[kind], show_label=False, elem_id=f"profile-{key}-{kind}")
+                            # min_width: the two plots wrap onto their own lines in a narrow window
+                            gr.Plot(figures[kind], show_label=False, elem_id=f"profile-{key}-{kind}", min_width=320)
                 if "campaigns" in figures:
                     gr.Plot(figures["campaigns"], show_label=False, elem_id=f"profile-{key}-campaigns")
 

@@ -16,9 +16,9 @@ from hypothesis import example, given, settings as hyp_settings, strategies as s
 gr = pytest.importorskip("gradio")
 
 from assistant import app  # noqa: E402
-from assistant.dialogue import Dialogue  # noqa: E402
+from assistant.dialogue import Dialogue, escape_markdown  # noqa: E402
 from assistant.errors import KnowledgeBaseError  # noqa: E402
-from assistant.fields import FIELD_NAMES  # noqa: E402
+from assistant.fields import FIELD_NAMES, FIELDS  # noqa: E402
 from assistant.knowledge import default_knowledge_dir  # noqa: E402
 from assistant.schemas import parse_profile  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
@@ -190,22 +190,37 @@ def test_form_same_segment_as_chat(form, chat):
 
 def test_form_out_of_range_value_names_value_and_rule(form, texts):
     answer, plot, data = form(**{**VIP, "age": 250})
-    assert "age=250 is above the maximum of 110" in answer
+    # the person reads the field's label as on the form; the JSON keeps the field's name
+    assert texts.form.problem_line.format(label="Age", problem="250 is above the maximum of 110") in answer
+    assert "age=" not in answer
     assert answer.startswith(texts.form.error_intro)
     assert data == {"detail": ["age=250 is above the maximum of 110"]}
     assert _star(plot) is None
     assert "Traceback" not in answer
 
 
-def test_form_empty_field_is_required(form):
+def test_form_empty_field_is_required(form, texts):
     answer, _, data = form(**{**VIP, "income": None})
-    assert "is required" in answer and data["detail"] == ["income is required"]
+    assert texts.form.missing_line.format(label="Yearly income") in answer
+    assert data["detail"] == ["income is required"]
 
 
-def test_form_lists_every_problem(form):
+def test_form_lists_every_problem_by_its_label(form, texts):
     answer, _, data = form(**{**VIP, "age": 250, "web_purchases": -1, "recency_days": 2.5, "income": None})
     assert len(data["detail"]) == 4
-    assert all(f"- {p.replace('_', chr(92) + '_')}" in answer for p in data["detail"])
+    lines = [line for line in answer.splitlines() if line.startswith("- ")]
+    assert lines == [
+        "- " + texts.form.problem_line.format(label="Age", problem="250 is above the maximum of 110"),
+        "- " + texts.form.missing_line.format(label="Yearly income"),
+        "- " + texts.form.problem_line.format(label="Web purchases", problem=escape_markdown("-1 is below the minimum of 0")),
+        "- " + texts.form.problem_line.format(label="Days since last purchase", problem=escape_markdown("2.5 must be a whole number")),
+    ]
+    assert not any(name in answer.replace("\\_", "_") for name in ("recency_days", "web_purchases"))
+
+
+def test_form_problem_not_about_a_field_is_shown_as_it_is(texts):
+    answer = app.problems_markdown(texts, ["shoe_size is not a customer field"])
+    assert answer.endswith("- shoe\\_size is not a customer field")
 
 
 def test_form_missing_and_unknown_names(form):
@@ -298,7 +313,30 @@ def test_form_numbers_carry_the_field_ranges(demo):
     for name, spec in FIELDS_BY_NAME.items():
         number = numbers[f"field-{name}"]
         assert (number.minimum, number.maximum) == (spec.minimum, spec.maximum)
-        assert spec.unit in number.label and spec.description in number.info
+        assert spec.description in number.info and spec.format(spec.maximum) in number.info
+        assert number.label == app.field_label(spec, app.load_app_texts())
+
+
+def test_form_labels_say_the_unit_once(texts):
+    from assistant.fields import FIELDS_BY_NAME as F
+
+    labels = {name: app.field_label(spec, texts) for name, spec in F.items()}
+    assert labels == {"age": "Age (years)", "income": "Yearly income ($)", "total_spending": "Total spending ($)",
+                      "web_purchases": "Web purchases", "store_purchases": "Store purchases",
+                      "web_visits_per_month": "Website visits per month", "recency_days": "Days since last purchase"}
+    assert app.field_range(F["age"]) == ("18", "110 years")
+    assert app.field_range(F["income"]) == ("$0", "$10,000,000")
+    assert app.field_range(F["web_purchases"]) == ("0", "1,000 purchases")
+
+
+def test_chat_scrolls_itself_and_its_trash_button_starts_over(demo):
+    chatbot = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "chat")
+    assert chatbot.autoscroll is False  # SHOW_ANSWER_JS places each reply instead
+    deps = _dependencies(demo)
+    assert deps["clear_trash"]["api_visibility"] == "private"
+    assert [tuple(t) for t in deps["clear_trash"]["targets"]] == [(chatbot._id, "clear")]
+    assert sorted(deps["clear_trash"]["outputs"]) == sorted(deps["clear"]["outputs"])
+    assert any(d.get("js") == app.SHOW_ANSWER_JS for d in demo.config["dependencies"])
 
 
 def test_queue_concurrency_is_the_settings_value(demo):
@@ -313,6 +351,8 @@ def test_segments_tab_has_the_selection_plots_and_tables(demo, service, texts):
     assert len(selection["data"]) == len(service.card["selection"])
     averages = app.averages_table(service, texts)
     assert list(averages.columns[1:-1]) == [s.name for s in service.segments()]
+    # the values carry their unit, the row labels do not repeat it
+    assert averages.iloc[1:, 0].tolist() == [spec.label for spec in FIELDS]
     vip = averages["VIP Customers"].tolist()
     assert vip[0].startswith(f"{service.card['segments']['vip_customers']['size']:,}")
     for info in service.segments():
@@ -365,7 +405,7 @@ def test_client_segment_round_trip(launched, service):
     assert data["segment_key"] == service.assign(VIP).segment_key and data["segment_name"] in answer
     assert plot["type"] == "plotly"
     answer, _, data = client.predict(**{**VIP, "age": 250}, api_name="/segment")
-    assert "age=250 is above the maximum of 110" in answer and data == {"detail": ["age=250 is above the maximum of 110"]}
+    assert "250 is above the maximum of 110" in answer and data == {"detail": ["age=250 is above the maximum of 110"]}
 
 
 def test_client_chat_round_trip_keeps_one_conversation_per_client(launched):

@@ -48,6 +48,15 @@ def test_an_upload_is_scored_and_then_deleted(service, texts, upload, tmp_path):
     assert list(figure.data[0].y) == [s.count for s in summary.segments]
 
 
+def test_a_small_file_gets_whole_customer_ticks(service, texts, tmp_path):
+    path = tmp_path / "few.csv"
+    path.write_text("id,age,income,total_spending,web_purchases,store_purchases,web_visits_per_month,recency_days\n"
+                    "1,38,71000,1200,5,7,6,14\n2,45,90000,2000,5,9,2,40\n3,29,28000,90,1,2,8,30\n")
+    summary = score_upload(service, Settings(), texts, path, root=tmp_path / "work").summary
+    axis = summary_figure(summary, texts).layout.yaxis
+    assert axis.dtick == 1 and axis.tickformat == ",d"  # no tick at 0.5 customers
+
+
 def test_too_large_uploads_are_refused(service, texts, upload, tmp_path):
     settings = Settings(max_upload_bytes=1000)
     result = score_upload(service, settings, texts, upload, root=tmp_path / "work")
@@ -106,6 +115,7 @@ def test_batch_tab_in_a_browser(service, tmp_path):
             page.set_default_timeout(30_000)
             page.goto(demo.local_url, wait_until="load")
             page.get_by_role("tab", name=texts.tab).click()
+            expect(page.locator("#batch-scored")).to_be_hidden()  # no empty download box before a file
             page.locator("#batch-upload input[type=file]").set_input_files(str(path))
             page.locator("#batch-upload").get_by_text("customers.csv").first.wait_for()
             page.locator("#batch-run").click()

@@ -134,11 +134,11 @@ def test_free_text_vip_then_the_form_agrees(page, service, tmp_path):
 def test_form_shows_our_validation_messages(page, tmp_path):
     page.locator("#field-age input").fill("250")
     page.locator("#segment-btn").click()
-    expect(page.locator("#form-result")).to_contain_text("age=250 is above the maximum of 110")
+    expect(page.locator("#form-result")).to_contain_text("Age: 250 is above the maximum of 110")
     page.locator("#field-age input").fill("45")
     page.locator("#field-income input").fill("")
     page.locator("#segment-btn").click()
-    expect(page.locator("#form-result")).to_contain_text("income is required")
+    expect(page.locator("#form-result")).to_contain_text("Yearly income: enter a value")
     assert "Traceback" not in page.locator("#form-result").inner_text()
     _shot(page, tmp_path, "browser_form_error")
 
@@ -164,7 +164,62 @@ def test_start_over_and_segments_tab(page, service, tmp_path):
     page.get_by_role("tab", name=app.load_app_texts().tabs.segments).click()
     for info in service.segments():
         expect(page.locator(f"#segment-{info.key}")).to_contain_text(info.strategy.headline)
+    # the model-selection plots sit below the segment profiles; their images load lazily, on scroll
+    page.locator("#selection-table").scroll_into_view_if_needed()
     expect(page.locator("#plot-elbow img")).to_be_visible()
     expect(page.locator("#plot-silhouette img")).to_be_visible()
     expect(page.locator("#selection-table")).to_contain_text("Silhouette")
     _shot(page, tmp_path, "browser_segments")
+
+
+def _in_view(page, inner: str, outer: str) -> bool:
+    """Whether the top of ``inner`` lies inside ``outer``'s visible box."""
+    return page.evaluate("""([i, o]) => { const a = document.querySelector(i).getBoundingClientRect();
+        const b = document.querySelector(o).getBoundingClientRect(); return a.top >= b.top && a.top < b.bottom; }""",
+                         [inner, outer])
+
+
+def test_a_long_answer_is_shown_from_its_segment_name(page, tmp_path):
+    _send(page, VIP_MESSAGE)
+    heading = page.locator("#chat [data-testid='bot']").last.locator("h3")
+    expect(heading).to_have_text("VIP Customers")
+    page.wait_for_timeout(500)  # SHOW_ANSWER_JS runs after the render
+    assert _in_view(page, "#chat [data-testid='bot']:last-of-type h3", "#chat [role='log']")
+    reply = _send(page, "why?")  # a short reply: the end of the conversation is shown, as usual
+    page.wait_for_timeout(500)
+    assert page.evaluate("""() => { const l = document.querySelector('#chat [role="log"]');
+        return l.scrollHeight - l.scrollTop - l.clientHeight < 4; }"""), reply
+    _shot(page, tmp_path, "browser_answer_top")
+
+
+def test_the_chat_trash_button_starts_over(page):
+    _send(page, "age 50")
+    page.locator("#chat button[aria-label='Clear']").click()
+    expect(_bots(page)).to_have_count(1)
+    reply = _send(page, "what do you have so far")
+    assert "50" not in reply  # the conversation itself started over, not only the view
+    expect(page.locator("#chat [data-testid='user']")).to_have_count(1)
+
+
+@pytest.mark.parametrize("width", [420, 360])
+def test_narrow_window_no_jump_no_sideways_scroll(browser, url, service, tmp_path, width):
+    """A portal iframe: the page stays at its top on load and no tab scrolls sideways."""
+    context = browser.new_context(viewport={"width": width, "height": 800})
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    try:
+        pg.goto(url, wait_until="load")
+        pg.locator("#chat [data-testid='bot']").first.wait_for()
+        pg.locator("#pca-plot .js-plotly-plot").wait_for()
+        pg.wait_for_timeout(500)
+        assert pg.evaluate("window.scrollY") == 0
+        assert pg.evaluate("document.documentElement.scrollWidth") <= width
+        pg.get_by_role("tab", name=app.load_app_texts().tabs.segments).click()
+        expect(pg.locator("#segment-averages")).to_be_visible()
+        pg.wait_for_timeout(500)
+        assert pg.evaluate("document.documentElement.scrollWidth") <= width
+        cards = [pg.locator(f"#segment-{info.key}").bounding_box() for info in service.segments()]
+        assert all(c["x"] + c["width"] <= width for c in cards)  # one card per line
+        _shot(pg, tmp_path, f"browser_narrow_{width}_segments")
+    finally:
+        context.close()
