@@ -526,7 +526,7 @@ def _find_header(path: Path, encoding: str) -> tuple[int, str, list[str], str, d
         except DataFileError as exc:
             if first_error is None:
                 first_error = exc
-            if '"' in line:      # a quoted cell may span lines: only plain lines are skipped
+            if line.count('"') % 2:    # an open quoted cell may span lines: stop here
                 break
     raise first_error  # type: ignore[misc]
 

@@ -101,12 +101,12 @@ class FieldSpec:
         return number
 
 
-COMMA_NUMBER = re.compile(r"^[+-]?[\d.,]*,[\d.,]*([eE][+-]?\d+)?$")
+_MARKS = " \u00a0\u202f'\u2019"   # thousands marks besides the comma (RE2, used by batch scoring, reads no \\u escapes)
+COMMA_NUMBER = re.compile(r"^[+-]?[\d.," + _MARKS + r"]*,[\d.," + _MARKS + r"]*([eE][+-]?\d+)?$")
 GROUPED_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?$")
 """A number whose commas group thousands (``71,000``, ``1,234,567.5``); any other comma is refused,
 never dropped: ``52000,50`` is a decimal comma and must not become 5,200,050."""
 MISPLACED_COMMA_RULE = "has a comma that does not separate thousands (write decimals with a point, e.g. 52000.50)"
-_MARKS = " \u00a0\u202f'\u2019"   # the characters themselves: pyarrow's RE2 reads no \\u escapes
 GROUPED_OTHER = re.compile(r"^[+-]?\d{1,3}([" + _MARKS + r"]\d{3})+(\.\d*)?$")
 """Thousands grouped with spaces (also no-break ones) or apostrophes: ``71 000``, ``1'234'567.5``."""
 GROUP_MARKS = re.compile("[" + _MARKS + "]")

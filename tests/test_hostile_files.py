@@ -374,6 +374,7 @@ NUMBER_CASES = [
     ("71000", "1.200", "5", "total_spending='1.200' is ambiguous"),
     ("71000", "1200", "1.000", "web_purchases='1.000' is ambiguous"),
     ("5.000,50", "1200", "5", "income='5.000,50' has a comma that does not separate thousands"),
+    ("1 234,56", "1200", "5", "income='1 234,56' has a comma that does not separate thousands"),
     ("\u20ac71,000", "1200", "5", "income='\u20ac71,000' is in another currency (income is in $)"),
     ("71000", "1200", "$5", "web_purchases='$5' is not a number"),
     ("71000", "12%", "5", "total_spending='12%' is a percentage (total_spending is in $)"),
@@ -429,7 +430,7 @@ def test_rows_of_empty_cells_are_blank_lines(quoted_break, service, tmp_path):
 
 
 @pytest.mark.parametrize("preamble", ["# exported from the CRM on 2024-05-01\n", "Customer list\n\n",
-                                      "Customers, May 2024\n# rows: 2\n"])
+                                      "Customers, May 2024\n# rows: 2\n", '"Customers, May 2024",,,,,,,\r\n,,,,,,,\r\n'])
 def test_a_title_or_comment_line_above_the_header_is_skipped(preamble, service, tmp_path):
     src = tmp_path / "titled.csv"
     src.write_bytes(preamble.encode() + csv_bytes([[1, *GOOD], [2, 250, *GOOD[1:]]]))
