@@ -247,9 +247,6 @@ APP_CSS = """
 #pca-plot { min-height: 480px; }
 .segment-card h3 { margin-top: 0; }
 #segment-averages, #selection-table, #batch-table { --font-mono: var(--font); font-size: .9rem; }
-/* column headers wrap between words, never inside one ("Cust/ome/rs") */
-#segment-averages .header-text, #selection-table .header-text, #batch-table .header-text {
-  word-break: normal !important; overflow-wrap: normal !important; }
 #send, #segment-btn { min-width: 120px; }
 """ + _SEGMENT_CARD_CSS
 
