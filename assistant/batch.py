@@ -103,7 +103,9 @@ ERROR_COLUMN = "error"
 ADDED_COLUMNS = ("segment_key", "segment_name", "confidence", "confidence_margin")
 MARGIN_DECIMALS = 4
 PARQUET_SUFFIXES = (".parquet", ".pq")
-ID_NAMES = frozenset({"id", "customerid", "custid", "clientid", "customernumber", "customerno"})
+ID_NAMES = frozenset({"id", "customerid", "custid", "clientid", "customernumber", "customerno", "custno",
+                      "clientnumber", "clientno", "customercode", "customerkey", "accountid", "accountnumber",
+                      "accountno", "memberid", "membernumber", "userid"})
 _RISKY = r"^[=+\-@\t\r]"
 _PLAIN_NUMBER = r"^\s*[+-]?(\d[\d,]*(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
 _SCAN_BLOCK = 16 << 20

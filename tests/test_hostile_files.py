@@ -344,6 +344,15 @@ def test_headers_with_units_and_spreadsheet_names_are_matched(header, service, t
     assert result.summary is not None and result.summary.rows_scored == 2
 
 
+@pytest.mark.parametrize("id_name", ["Customer ID", "customer_id", "ID", "Client No.", "Account Number", "Member ID"])
+def test_an_id_column_under_its_usual_names_replaces_the_row_column(id_name, service, tmp_path):
+    src = tmp_path / "ids.csv"
+    src.write_bytes(csv_bytes([["C-001", *GOOD]], header=[id_name, *SPREADSHEET_HEADER[1:]]))
+    score_file(service, src, tmp_path / "out.csv")
+    out = _read(tmp_path / "out.csv", ",")
+    assert out.columns[0] == id_name and "row" not in out.columns and out[id_name].tolist() == ["C-001"]
+
+
 def test_a_unit_that_changes_the_numbers_is_not_taken_and_the_message_shows_the_columns(service, tmp_path):
     src = tmp_path / "k.csv"
     src.write_bytes(csv_bytes([[1, *GOOD]], header=[*SPREADSHEET_HEADER[:2], "Income (k$)", *SPREADSHEET_HEADER[3:]]))
