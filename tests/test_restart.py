@@ -177,7 +177,8 @@ def test_a_server_killed_with_sigkill_serves_again_and_keeps_finished_batch_outp
             session = http.post("/api/v1/chat", json={"message": "she is 45 and earns 90k"}).json()["session_id"]
             data = _batch_through_the_app(http, batch)
             assert "**4,980** of 5,000 rows scored" in data[0]
-            downloaded = http.get(f"/gradio_api/file={data[3]['path']}").content
+            scored_file = data[3].get("value", data[3])         # a gr.update when the UI shows or hides it
+            downloaded = http.get(f"/gradio_api/file={scored_file['path']}").content
     finally:
         first.kill9()
     assert first.proc.returncode == -signal.SIGKILL
