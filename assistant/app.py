@@ -10,10 +10,12 @@ does not launch it. ``assistant.web`` mounts it into FastAPI with ``theme=APP_TH
 * Chat and form share one path to the model: the chat goes through the dialogue (which
   validates what it parses); the form builds a dict and validates it with ``parse_profile``.
   ``InvalidProfileError`` is turned into a message in ONE place, :func:`problems_markdown`.
-* User text is escaped (:func:`escape_user_text`) before it enters the chat history, so typed
-  Markdown or HTML shows as the literal text. Bot replies are Markdown made by our code (the
-  dialogue escapes what it quotes). ``escape_user_text`` is stricter than the dialogue's inline
-  ``escape_markdown``: a whole message must not become a list, heading or rule either.
+* Escaping user text for the Markdown chat happens here, and only here: the user's message is
+  escaped (:func:`escape_user_text`) before it enters the chat history, and so are the user's
+  words the dialogue quotes back in a reply (``Turn.render(escape_user_text)``: the dialogue marks
+  them and keeps them plain for the terminal, ``chat --json`` and the REST API). Typed Markdown or
+  HTML shows as the literal text. ``escape_markdown`` is the lighter inline form, for the form's
+  problem lines.
 * All texts come from ``knowledge/app.yaml`` (:class:`AppTexts`), the replies from the dialogue.
 
 Named endpoints (``gradio_client``):
@@ -30,6 +32,7 @@ Named endpoints (``gradio_client``):
 from __future__ import annotations
 
 import functools
+import html
 import json
 import re
 import string
@@ -43,7 +46,7 @@ from gradio.components.plot import PlotData
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.insights_ui import segment_profiles_section
-from assistant.dialogue import Dialogue, DialogueState, escape_markdown
+from assistant.dialogue import Dialogue, DialogueState
 from assistant.errors import InvalidProfileError
 from assistant.fields import FIELD_NAMES, FIELDS
 from assistant.knowledge import default_knowledge_dir, validate_yaml
@@ -284,6 +287,14 @@ def escape_user_text(text: str) -> str:
     return escaped.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text made inert inside a Markdown line: Markdown specials backslashed, HTML escaped."""
+    return html.escape(_INLINE_SPECIAL.sub(r"\\\1", text), quote=True)
+
+
 # ---------------------------------------------------------------------------- plot
 
 
@@ -381,7 +392,7 @@ def chat_turn(message: str | None, session: ChatSession | None, *, dialogue: Dia
     # The dialogue refuses an over-long message itself; we only keep the echo short.
     shown = message if len(message) <= settings.max_message_chars else message[:ECHO_CHARS] + "\u2026"
     history = session.history + ({"role": "user", "content": escape_user_text(shown)},
-                                 {"role": "assistant", "content": turn.reply})
+                                 {"role": "assistant", "content": turn.render(escape_user_text)})
     session = ChatSession(state=turn.state, history=history)
     figure = result_plot(service, plot, turn.result) if turn.result is not None else gr.skip()
     return list(history), session, figure, turn.as_json()

@@ -147,7 +147,7 @@ def cmd_predict(args) -> int:
     print(f"\n{'':<28}{'customer':>14}{'segment avg':>14}")
     for row in result.comparison:
         f = next(f for f in FIELDS if f.name == row.field)
-        print(f"{row.label:<28}{f.format(row.customer):>14}{f.format(row.segment_average):>14}")
+        print(f"{row.label:<28}{f.number(row.customer):>14}{f.number(row.segment_average):>14}")
     print("\nWhy:")
     for reason in result.reasons:
         print(f"  - {reason}")

@@ -14,17 +14,23 @@ one, and the state round-trips through ``model_dump()`` / ``model_validate()`` (
 it server-side, ``gr.State`` holds it).
 
 Every sentence the assistant says lives in ``knowledge/dialogue.yaml`` (validated at load by
-:class:`DialogueTexts`); this module only chooses and fills templates.
+:class:`DialogueTexts`); this module only chooses and fills templates. Values are shown the way
+``assistant.fields`` declares (``FieldSpec.say`` in sentences, ``FieldSpec.number`` in tables).
+
+Replies are Markdown carrying the user's own words (a quoted message, a refused value) as plain
+text: the terminal, ``chat --json`` and the REST API show them as typed. Each such span is marked
+(:func:`user_text`), so an adapter that renders Markdown escapes exactly those spans with
+:meth:`Turn.render` (the Gradio app does); :attr:`Turn.reply` drops the marks.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
@@ -91,13 +97,16 @@ def _templates(name: str, doc: str, allowed: dict[str, set[str]]) -> type[_Templ
     return create_model(name, __base__=base, __doc__=doc, __module__=__name__, **fields)
 
 
+_NAMES = {"label", "label_lower", "short", "short_lower"}   # a field's names (see _names_of)
+_RANGE = {"minimum", "maximum"}
+
 ReplyTexts = _templates("ReplyTexts", "The assistant's replies (knowledge/dialogue.yaml: replies).", {
     "noted": {"values"},
-    "value": {"label", "label_lower", "value"},
-    "corrected": {"label", "old", "new"},
-    "rejected": {"error", "label", "minimum", "maximum"},
-    "explain": {"label", "description", "minimum", "maximum", "example"},
-    "kept": {"label", "value"},
+    "value": {*_NAMES, "value"},
+    "corrected": {*_NAMES, "old", "new"},
+    "rejected": {"error", "problem", *_NAMES, *_RANGE},
+    "explain": {*_NAMES, "unit", "description", "example", *_RANGE},
+    "kept": {*_NAMES, "value"},
     "complete": set(),
     "after_result": set(),
     "segment_same": {"segment_name"},
@@ -118,17 +127,19 @@ ReplyTexts = _templates("ReplyTexts", "The assistant's replies (knowledge/dialog
     "summary": {"known", "missing"},
     "summary_complete": {"known", "segment_name"},
     "summary_empty": set(),
-    "summary_line": {"label", "value"},
+    "summary_line": {*_NAMES, "value"},
     "why": {"segment_name", "reasons", "confidence"},
     "why_incomplete": set(),
     "result_incomplete": set(),
     "what_if_incomplete": set(),
     "what_if_nothing": set(),
-    "what_if_rejected": {"error", "label", "minimum", "maximum"},
+    "what_if_rejected": {"error", "problem", *_NAMES, *_RANGE},
     "what_if_same": {"changes", "segment_name", "confidence"},
     "what_if_changed": {"changes", "old_segment", "new_segment", "confidence"},
     "what_if_footer": set(),
-    "change": {"label", "old", "new"},
+    "change": {*_NAMES, "old", "new"},
+    "list_and": {"items", "last"},
+    "versus": {"left", "right"},
     "list_segments": {"count", "segments"},
     "segment_line": {"name", "key", "summary"},
     "sizes": {"total", "table"},
@@ -139,7 +150,7 @@ ReplyTexts = _templates("ReplyTexts", "The assistant's replies (knowledge/dialog
     "compare": {"names", "table", "summaries"},
     "compare_line": {"name", "summary"},
     "compare_which": {"names"},
-    "field_help": {"label", "unit", "description", "minimum", "maximum", "example"},
+    "field_help": {*_NAMES, "unit", "description", "example", *_RANGE},
     "birth_year": {"question"},
 })
 
@@ -331,11 +342,24 @@ class DialogueState(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """The assistant's answer to one message, with the new state."""
+    """The assistant's answer to one message, with the new state.
 
-    reply: str
+    ``marked`` is the reply with the user's own words marked (:func:`user_text`); :attr:`reply` is
+    the reply as plain Markdown text, :meth:`render` the reply for a Markdown view."""
+
+    marked: str
     state: DialogueState
     result: SegmentResult | None = None
+
+    @property
+    def reply(self) -> str:
+        """The reply with the user's words as typed (terminal, JSON, REST)."""
+        return _USER_MARKS.sub("", self.marked)
+
+    def render(self, escape: Callable[[str], str]) -> str:
+        """The reply with each span of the user's words passed through ``escape`` (a Markdown view
+        escapes them so typed Markdown or HTML shows as text)."""
+        return _USER_SPAN.sub(lambda m: escape(m.group(1)), self.marked)
 
     @property
     def profile(self) -> dict[str, int | float | None]:
@@ -352,13 +376,15 @@ class Turn:
 
 # ============================================================================ text helpers
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+USER_OPEN, USER_CLOSE = "\ue000", "\ue001"   # private-use characters; dropped from every message
+_USER_MARKS = re.compile("[\ue000\ue001]")
+_USER_SPAN = re.compile("\ue000([^\ue000\ue001]*)\ue001")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ue000\ue001]")
 
 
-def escape_markdown(text: str) -> str:
-    """User text made inert in a Markdown reply: Markdown specials backslashed, HTML escaped."""
-    return html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=True)
+def user_text(text: str) -> str:
+    """The user's own words inside a reply, marked so that a Markdown view can escape them."""
+    return USER_OPEN + _USER_MARKS.sub("", text) + USER_CLOSE
 
 
 def _sanitise(text: str) -> str:
@@ -373,7 +399,7 @@ def _quote(text: str) -> str:
     text = " ".join(text.split())
     if len(text) > QUOTE_CHARS:
         text = text[:QUOTE_CHARS - 1].rstrip() + "\u2026"
-    return escape_markdown(text)
+    return user_text(text)
 
 
 def _phrase_pattern(phrases: list[str] | tuple[str, ...]) -> str:
@@ -412,7 +438,7 @@ def render_result(result: SegmentResult, texts: DialogueTexts, evidence: list[st
     strategy (``evidence``, from :func:`assistant.insights.strategy_evidence`) and warnings."""
     t = texts.result
     bullet = texts.replies.bullet
-    rows = [[f.label, f.format(result.customer.get(f.name)), f.format(result.segment_averages.get(f.name))]
+    rows = [[f.label, f.number(result.customer.get(f.name)), f.number(result.segment_averages.get(f.name))]
             for f in FIELDS]
     parts = [
         t.title.format(segment_name=result.segment_name),
@@ -662,8 +688,7 @@ class Dialogue:
             return self.texts.replies.after_result
         f = FIELDS_BY_NAME[name]
         return self.texts.questions[name].format(
-            label=f.label, unit=f.unit, example=f.format(f.example), example_raw=_raw(f.example),
-            minimum=f.format(f.minimum), maximum=f.format(f.maximum))
+            label=f.label, unit=f.unit, example=f.format(f.example), example_raw=_raw(f.example), **_range_of(f))
 
     # ------------------------------------------------------------------ collecting values
 
@@ -682,7 +707,7 @@ class Dialogue:
             updates[name] = value
             failures.pop(name, None)
             if old is not None and old != value:
-                lines.append(r.corrected.format(label=f.label.lower(), old=f.format(old), new=f.format(value)))
+                lines.append(r.corrected.format(**_names_of(f), old=f.say(old), new=f.say(value)))
             else:
                 noted.append(self._value(f, value))
         if noted:
@@ -695,10 +720,10 @@ class Dialogue:
             failures[f.name] = failures.get(f.name, 0) + 1
             lines.append(self._refusal(r.rejected, err, f))
             if failures[f.name] >= EXPLAIN_AFTER_FAILURES:
-                lines.append(r.explain.format(label=f.label, description=f.description, minimum=f.format(f.minimum),
-                                              maximum=f.format(f.maximum), example=f.format(f.example)))
+                lines.append(r.explain.format(**_names_of(f), unit=f.unit, description=f.description,
+                                              example=f.format(f.example), **_range_of(f)))
             if was_complete:
-                lines.append(r.kept.format(label=f.label.lower(), value=f.format(getattr(draft, f.name))))
+                lines.append(r.kept.format(**_names_of(f), value=f.say(getattr(draft, f.name))))
             else:
                 updates[f.name] = None  # a refused value clears the slot; it is asked again
                 refused.append(f.name)
@@ -724,12 +749,21 @@ class Dialogue:
         return self._turn(state, lines, result)
 
     def _value(self, f: FieldSpec, value: float) -> str:
-        return self.texts.replies.value.format(label=f.label, label_lower=f.label.lower(), value=f.format(value))
+        return self.texts.replies.value.format(**_names_of(f), value=f.say(value))
+
+    def _and(self, items: list[str]) -> str:
+        """``a, b and c`` (the joining word from ``replies.list_and``)."""
+        if len(items) < 2:
+            return "".join(items)
+        return self.texts.replies.list_and.format(items=", ".join(items[:-1]), last=items[-1])
 
     @staticmethod
     def _refusal(template: str, err: InvalidValueError, f: FieldSpec) -> str:
-        return template.format(error=escape_markdown(str(err)), label=f.label,
-                               minimum=f.format(f.minimum), maximum=f.format(f.maximum))
+        """A refused value: ``{problem}`` is the value and its rule (``250 is above the maximum of
+        110``), ``{error}`` the whole message (``age=250 is ...``); both carry the user's text."""
+        error = str(err)
+        problem = error.removeprefix(f"{err.field}=")
+        return template.format(error=user_text(error), problem=user_text(problem), **_names_of(f), **_range_of(f))
 
     # ------------------------------------------------------------------ commands
 
@@ -737,7 +771,7 @@ class Dialogue:
         fresh = DialogueState()
         if parsed is not None and not parsed.empty:
             turn = self._values(fresh, parsed)
-            return Turn(line + "\n\n" + turn.reply, turn.state, turn.result)
+            return Turn(line + "\n\n" + turn.marked, turn.state, turn.result)
         fresh, _ = self._settle(fresh)
         return self._turn(fresh, [line, self._question(fresh.asking)], None)
 
@@ -759,12 +793,12 @@ class Dialogue:
         known = state.profile.filled()
         if not known:
             return self._with_followup(state, [r.summary_empty])
-        lines = "\n".join(r.summary_line.format(label=FIELDS_BY_NAME[n].label, value=FIELDS_BY_NAME[n].format(v))
+        lines = "\n".join(r.summary_line.format(**_names_of(FIELDS_BY_NAME[n]), value=FIELDS_BY_NAME[n].say(v))
                           for n, v in known.items())
         state, result = self._settle(state)
         if result is not None:
             return self._turn(state, [r.summary_complete.format(known=lines, segment_name=result.segment_name)], result)
-        missing = ", ".join(FIELDS_BY_NAME[n].label.lower() for n in state.profile.missing())
+        missing = ", ".join(FIELDS_BY_NAME[n].short_lower for n in state.profile.missing())
         return self._with_followup(state, [r.summary.format(known=lines, missing=missing)])
 
     def _field_help(self, state: DialogueState, names: list[str]) -> Turn:
@@ -772,9 +806,8 @@ class Dialogue:
         lines = []
         for name in names:
             f = FIELDS_BY_NAME[name]
-            lines.append(r.field_help.format(label=f.label, unit=f.unit, description=f.description,
-                                             minimum=f.format(f.minimum), maximum=f.format(f.maximum),
-                                             example=f.format(f.example)))
+            lines.append(r.field_help.format(**_names_of(f), unit=f.unit, description=f.description,
+                                             example=f.format(f.example), **_range_of(f)))
         return self._with_followup(state, lines)
 
     # ------------------------------------------------------------------ after the result
@@ -809,10 +842,9 @@ class Dialogue:
         if not parsed.values:
             return self._turn(state, [r.what_if_nothing], result)
         draft = state.profile
-        changes = ", ".join(
-            r.change.format(label=FIELDS_BY_NAME[n].label.lower(), old=FIELDS_BY_NAME[n].format(getattr(draft, n)),
-                            new=FIELDS_BY_NAME[n].format(v))
-            for n, v in parsed.values.items())
+        changes = self._and([
+            r.change.format(**_names_of(f), old=f.say(getattr(draft, n)), new=f.say(v))
+            for n, v in parsed.values.items() for f in (FIELDS_BY_NAME[n],)])
         hypothetical = self.service.assign(draft.merged(parsed.values).to_profile())
         if hypothetical.segment_key == result.segment_key:
             line = r.what_if_same.format(changes=changes, segment_name=hypothetical.segment_name,
@@ -844,12 +876,14 @@ class Dialogue:
         infos = [self._segments[k] for k in keys]
         t = self.texts.result
         header = [t.column_field, *(s.name for s in infos)]
-        rows = [[f.label, *(f.format(s.averages.get(f.name)) for s in infos)] for f in FIELDS]
+        rows = [[f.label, *(f.number(s.averages.get(f.name)) for s in infos)] for f in FIELDS]
         if result is not None:
             header.append(t.column_customer)
             for row, f in zip(rows, FIELDS):
-                row.append(f.format(result.customer.get(f.name)))
-        names = " \u00b7 ".join(s.name for s in infos)
+                row.append(f.number(result.customer.get(f.name)))
+        names = infos[0].name
+        for s in infos[1:]:
+            names = r.versus.format(left=names, right=s.name)
         summaries = "\n".join(r.compare_line.format(name=s.name, summary=s.summary) for s in infos)
         return self._with_followup(state, [r.compare.format(names=names, table=_table(header, rows),
                                                             summaries=summaries)])
@@ -893,9 +927,19 @@ class Dialogue:
                               size=f"{s.size:,}", share=_share(s.share), headline=s.strategy.headline)
 
 
+def _names_of(f: FieldSpec) -> dict[str, str]:
+    """A field's names for a template: ``label`` (Days since last purchase), ``short`` (Last purchase)
+    and their lower-case forms ``label_lower`` and ``short_lower``."""
+    return {"label": f.label, "label_lower": f.label.lower(), "short": f.short, "short_lower": f.short_lower}
+
+
+def _range_of(f: FieldSpec) -> dict[str, str]:
+    """The allowed range for "between {minimum} and {maximum}": ``18`` and ``110 years``, ``$0`` and ``$10,000,000``."""
+    return {"minimum": f.number(f.minimum), "maximum": f.amount(f.maximum)}
+
+
 def _raw(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-__all__ = ["Dialogue", "DialogueState", "DialogueTexts", "Turn", "escape_markdown", "load_dialogue_texts",
-           "render_result"]
+__all__ = ["Dialogue", "DialogueState", "DialogueTexts", "Turn", "load_dialogue_texts", "render_result", "user_text"]

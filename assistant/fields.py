@@ -27,6 +27,10 @@ class FieldSpec:
     example: float
     synonyms: tuple[str, ...]
     source: str  # how the field is derived from the raw marketing file
+    short: str   # the field named in a sentence or a list: "Last purchase" ("last purchase: 14 days ago")
+    unit_one: str = ""   # the unit for exactly one: "day" ("1 day", "14 days"); "" = same as ``unit``
+    said: str = "{number}"   # the value after ``short``: {number} (38, $71,000) or {amount} (14 days)
+    said_zero: str = ""      # ``said`` for 0, when it reads better ("today"); "" = ``said``
 
     @property
     def cli_flag(self) -> str:
@@ -36,14 +40,39 @@ class FieldSpec:
     def python_type(self) -> type:
         return int if self.integer else float
 
-    def format(self, value: float | None) -> str:
-        """A value in this field's unit for people: ``$71,000``, ``38 years``, ``14 days``."""
+    def number(self, value: float | None) -> str:
+        """The bare number, as in a table under the field's label: ``$71,000``, ``38``, ``45.2``.
+
+        Money has no decimals; other values at most one, and none when it is zero (``49``, not ``49.0``)."""
         if value is None:
             return "-"
-        if self.unit == "$":
+        if self.money:
             return f"${value:,.0f}"
-        number = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-        return f"{number} {self.unit}" if self.unit else number
+        rounded = round(float(value), 1)
+        return f"{rounded:,.0f}" if rounded.is_integer() else f"{rounded:,.1f}"
+
+    def amount(self, value: float) -> str:
+        """The number with its unit, singular for exactly one: ``14 days``, ``1 day``, ``$71,000``."""
+        number = self.number(value)
+        if self.money or not self.unit:
+            return number
+        return f"{number} {self.unit_one or self.unit if number == '1' else self.unit}"
+
+    def format(self, value: float | None) -> str:
+        """A value in this field's unit for people: ``$71,000``, ``38 years``, ``14 days``, ``1 day``."""
+        return "-" if value is None else self.amount(value)
+
+    def say(self, value: float | None) -> str:
+        """The value as said after the field's ``short`` name: ``5`` (web purchases), ``$71,000``
+        (income), ``6 a month`` (site visits), ``14 days ago`` / ``today`` (last purchase)."""
+        if value is None:
+            return "-"
+        template = self.said_zero if self.said_zero and float(value) == 0 else self.said
+        return template.format(number=self.number(value), amount=self.amount(value))
+
+    @property
+    def short_lower(self) -> str:
+        return self.short[:1].lower() + self.short[1:]
 
     @property
     def money(self) -> bool:
@@ -139,6 +168,7 @@ FIELDS: tuple[FieldSpec, ...] = (
                   "yr old", "y.o", "years of age", "she was", "he was", "she were", "he were",
                   "customer is", "client is"),
         source="collection year (latest Dt_Customer, 2014) - Year_Birth",
+        short="Age", unit_one="year",
     ),
     FieldSpec(
         name="income", label="Yearly income", unit="$",
@@ -147,6 +177,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         synonyms=("income", "earns", "earning", "earnings", "makes", "making", "salary", "household income", "yearly income", "annual income", "income per year",
                   "earn", "wage", "brings in", "takes home"),
         source="Income",
+        short="Income",
     ),
     FieldSpec(
         name="total_spending", label="Total spending", unit="$",
@@ -155,6 +186,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         synonyms=("total spending", "total spend", "total spent", "spent", "spending", "spends", "spend", "amount spent", "purchases worth",
                   "has spent", "monetary", "totaling", "totalling"),
         source="MntWines + MntFruits + MntMeatProducts + MntFishProducts + MntSweetProducts + MntGoldProds",
+        short="Total spending",
     ),
     FieldSpec(
         name="web_purchases", label="Web purchases", unit="purchases",
@@ -165,6 +197,7 @@ FIELDS: tuple[FieldSpec, ...] = (
                   "purchase online", "order online", "ordered online", "web order", "online order", "website order",
                   "e-commerce", "internet purchase"),
         source="NumWebPurchases",
+        short="Web purchases", unit_one="purchase",
     ),
     FieldSpec(
         name="store_purchases", label="Store purchases", unit="purchases",
@@ -175,6 +208,7 @@ FIELDS: tuple[FieldSpec, ...] = (
                   "shop in store", "buy in store", "bought in store", "purchase in store", "in shop",
                   "offline", "retail purchase", "visit store", "visit shop"),
         source="NumStorePurchases",
+        short="Store purchases", unit_one="purchase",
     ),
     FieldSpec(
         name="web_visits_per_month", label="Website visits per month", unit="visits/month",
@@ -185,6 +219,7 @@ FIELDS: tuple[FieldSpec, ...] = (
                   "browse website", "browse site", "go website", "go site", "come website", "come site",
                   "log in", "session"),
         source="NumWebVisitsMonth",
+        short="Site visits", unit_one="visit/month", said="{number} a month",
     ),
     FieldSpec(
         name="recency_days", label="Days since last purchase", unit="days",
@@ -194,6 +229,7 @@ FIELDS: tuple[FieldSpec, ...] = (
                   "last purchased", "last ordered", "hasn't bought", "has not bought", "hasn't purchased",
                   "hasn't ordered", "hasn't shopped", "since last purchase", "last transaction", "last buy"),
         source="Recency",
+        short="Last purchase", unit_one="day", said="{amount} ago", said_zero="today",
     ),
 )
 

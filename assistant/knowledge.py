@@ -104,11 +104,14 @@ class _Templated(_Strict):
 
 
 class Levels(_Strict):
-    very_low: str
-    low: str
-    typical: str
-    high: str
-    very_high: str
+    very_low: str = Field(min_length=1)
+    low: str = Field(min_length=1)
+    typical: str = Field(min_length=1)
+    high: str = Field(min_length=1)
+    very_high: str = Field(min_length=1)
+
+    def bands(self) -> tuple[str, str, str, str, str]:
+        return (self.very_low, self.low, self.typical, self.high, self.very_high)
 
 
 class ConfidenceTexts(_Strict):
@@ -119,15 +122,27 @@ class ConfidenceTexts(_Strict):
 class ExplanationsFile(_Templated):
     levels: Levels
     reason: str
+    headlines: dict[str, Levels]   # per field: what a value in each band says ("Bought recently")
     confidence: ConfidenceTexts
     warning: str
 
     _allowed: ClassVar[dict[str, set[str]]] = {
-        "reason": {"Level", "level", "label", "label_lower", "customer", "overall", "segment", "segment_name",
-                   "runner_up", "runner_up_name"},
+        "reason": {"headline", "Level", "level", "label", "label_lower", "short", "short_lower", "customer", "overall",
+                   "segment", "segment_name", "runner_up", "runner_up_name"},
         "confidence": {"segment_name", "runner_up_name"},
         "warning": {"label", "value", "low", "high"},
     }
+
+    @field_validator("headlines")
+    @classmethod
+    def _every_field(cls, value: dict[str, Levels]) -> dict[str, Levels]:
+        missing = [n for n in FIELD_NAMES if n not in value]
+        if missing:
+            raise ValueError(f"no headlines for field(s) {', '.join(missing)}")
+        unknown = sorted(set(value) - set(FIELD_NAMES))
+        if unknown:
+            raise ValueError(f"headlines for unknown field(s) {', '.join(unknown)}; fields: {', '.join(FIELD_NAMES)}")
+        return {n: value[n] for n in FIELD_NAMES}
 
 
 class KnowledgeBase:

@@ -178,9 +178,10 @@ class SegmentationService:
         ex = kb.explanations
         self._levels = (ex.levels.very_low, ex.levels.low, ex.levels.typical, ex.levels.high, ex.levels.very_high)
         self._level_caps = tuple(level[:1].upper() + level[1:] for level in self._levels)
+        self._headlines = [ex.headlines[f.name].bands() for f in FIELDS]
         # constant parts of the reasons, formatted once: centroid values per cluster and field, overall means
-        self._centre_text = [[f.format(c[j]) for j, f in enumerate(FIELDS)] for c in self._centres_py]
-        self._overall_text = [f.format(self._overall_mean[f.name]) for f in FIELDS]
+        self._centre_text = [[f.number(c[j]) for j, f in enumerate(FIELDS)] for c in self._centres_py]
+        self._overall_text = [f.number(self._overall_mean[f.name]) for f in FIELDS]
 
     # ------------------------------------------------------------------ single customer
 
@@ -237,8 +238,9 @@ class SegmentationService:
             z = (x[j] - self._mean_py[j]) / self._scale_py[j]
             band = 0 if z < -1 else 1 if z < -0.4 else 2 if z <= 0.4 else 3 if z <= 1 else 4
             out.append(template.format(
-                Level=self._level_caps[band], level=self._levels[band], label=f.label, label_lower=f.label.lower(),
-                customer=f.format(x[j]), overall=self._overall_text[j], segment=self._centre_text[best][j],
+                headline=self._headlines[j][band], Level=self._level_caps[band], level=self._levels[band],
+                label=f.label, label_lower=f.label.lower(), short=f.short, short_lower=f.short_lower,
+                customer=f.say(x[j]), overall=self._overall_text[j], segment=self._centre_text[best][j],
                 segment_name=name, runner_up=self._centre_text[runner][j], runner_up_name=runner_name))
         return out
 
@@ -248,7 +250,7 @@ class SegmentationService:
             low, high = self._min[f.name], self._max[f.name]
             if xi < low or xi > high:
                 out.append(self.knowledge.explanations.warning.format(
-                    label=f.label, value=f.format(xi), low=f.format(low), high=f.format(high)))
+                    label=f.label, value=f.number(xi), low=f.number(low), high=f.number(high)))
         return out
 
     # ------------------------------------------------------------------ batches

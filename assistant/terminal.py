@@ -1,6 +1,7 @@
 """The terminal chat (``segment-assistant chat``): an adapter over :mod:`assistant.dialogue`.
 
-Interactive mode prints the greeting, then one plain-text reply per line typed; ``--json`` mode
+Interactive mode prints the greeting, then one plain-text reply per line typed (the user's own
+words quoted in a reply are shown exactly as typed, see :func:`literal`); ``--json`` mode
 reads one message per stdin line and prints exactly one JSON object per line
 (``{"reply", "profile", "complete", "result"}``, see :meth:`assistant.dialogue.Turn.as_json`),
 with no greeting. End of input ends the chat with exit code 0.
@@ -56,6 +57,16 @@ def _table(lines: list[str]) -> list[str]:
         rest = [c.rjust(s) for c, s in zip(r[1:], sizes[1:])]
         out.append("  ".join([first, *rest]).rstrip())
     return out
+
+
+_LITERAL = frozenset("\\`*_[]{}()#+-.!|~$<>&")
+
+
+def literal(text: str) -> str:
+    """User text inside a reply, kept exactly as typed through :func:`markdown_to_text`: every
+    character that Markdown (or an entity) could change becomes a numeric entity, which the
+    final ``html.unescape`` turns back into itself."""
+    return "".join(f"&#{ord(ch)};" if ch in _LITERAL else ch for ch in text)
 
 
 def markdown_to_text(markdown: str) -> str:
@@ -147,7 +158,7 @@ def run_chat(service, *, json_mode: bool, stdin: IO, stdout: IO, dialogue: Dialo
             return 0
         turn = dialogue.respond(state, line)
         state = turn.state
-        _write(stdout, markdown_to_text(turn.reply) + "\n\n")
+        _write(stdout, markdown_to_text(turn.render(literal)) + "\n\n")
         if interactive:
             _write(stdout, texts.prompt)
     return 0

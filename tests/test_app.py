@@ -16,7 +16,8 @@ from hypothesis import example, given, settings as hyp_settings, strategies as s
 gr = pytest.importorskip("gradio")
 
 from assistant import app  # noqa: E402
-from assistant.dialogue import Dialogue, escape_markdown  # noqa: E402
+from assistant.app import escape_markdown  # noqa: E402
+from assistant.dialogue import Dialogue, DialogueState  # noqa: E402
 from assistant.errors import KnowledgeBaseError  # noqa: E402
 from assistant.fields import FIELD_NAMES, FIELDS  # noqa: E402
 from assistant.knowledge import default_knowledge_dir  # noqa: E402
@@ -177,7 +178,7 @@ def test_form_good_values(form, service):
     assert data["segment_key"] == result.segment_key == "vip_customers"
     assert data["segment_name"] == "VIP Customers"
     assert "VIP Customers" in answer and result.strategy.headline in answer and result.confidence.text in answer
-    assert "45 years" in answer and "$90,000" in answer  # the customer beside the segment averages
+    assert "| Age | 45 |" in answer and "$90,000" in answer  # the customer beside the segment averages
     assert _star(plot)["hovertemplate"].startswith(app.load_app_texts().plot.customer)
 
 
@@ -238,6 +239,31 @@ def test_form_non_number_from_an_api_client_is_a_message(form):
 
 
 # ---------------------------------------------------------------------------- escaping
+
+
+def test_chat_escapes_the_user_words_a_reply_quotes(chat, dialogue):
+    """The dialogue quotes the user as typed (plain text for JSON and the terminal); the Gradio
+    adapter escapes the quoted span before it enters the chat history."""
+    history, _, _, turn = chat(MARKUP, None)
+    reply = history[-1]["content"]
+    assert history[-1]["role"] == "assistant"
+    assert "<img" not in reply and "**bold**" not in reply
+    assert app.escape_user_text(MARKUP) in reply
+    assert MARKUP in turn["reply"]                      # the turn JSON carries the plain text
+    assert "&#x27;" not in dialogue.respond(DialogueState(), "it's <b>x</b>").reply
+
+
+def test_chat_reply_with_an_apostrophe_renders_as_typed(chat):
+    markdown_it = pytest.importorskip("markdown_it")
+    history, _, _, _ = chat("she's 'great' & <fine>", None)
+    rendered = markdown_it.MarkdownIt("commonmark").render(history[-1]["content"])
+    assert "she's 'great' &amp; &lt;fine&gt;" in rendered.replace("&#x27;", "'")
+    assert "<fine>" not in rendered
+
+
+def test_escape_markdown():
+    assert escape_markdown("<a href='x'>&</a>") == "&lt;a href=&#x27;x&#x27;&gt;&amp;&lt;/a&gt;"
+    assert escape_markdown("*_`[]#|~$\\") == "\\*\\_\\`\\[\\]\\#\\|\\~\\$\\\\"
 
 
 def test_escape_user_text_examples():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.dialogue import (
-    Dialogue, DialogueState, DialogueTexts, Turn, escape_markdown, load_dialogue_texts, render_result,
+    Dialogue, DialogueState, DialogueTexts, Turn, load_dialogue_texts, render_result, user_text,
 )
 from assistant.errors import KnowledgeBaseError
 from assistant.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
@@ -49,7 +50,7 @@ def question(texts: DialogueTexts, name: str) -> str:
     f = FIELDS_BY_NAME[name]
     return texts.questions[name].format(label=f.label, unit=f.unit, example=f.format(f.example),
                                         example_raw=str(int(f.example)) if float(f.example).is_integer() else str(f.example),
-                                        minimum=f.format(f.minimum), maximum=f.format(f.maximum))
+                                        minimum=f.number(f.minimum), maximum=f.format(f.maximum))
 
 
 def talk(dialogue: Dialogue, *messages: str, state: DialogueState | None = None) -> list[Turn]:
@@ -92,8 +93,9 @@ def check_consistent(dialogue: Dialogue, turn: Turn) -> None:
         assert payload["result"]["segment_name"] == turn.result.segment_name
     else:
         assert payload["result"] is None
-    # our texts never contain "<": any "<" would be unescaped user text
-    assert "<" not in turn.reply
+    # our texts never contain "<" (any "<" is the user's, marked so that a Markdown view escapes it)
+    assert "<" not in turn.render(lambda user: "")
+    assert "\ue000" not in turn.reply and "\ue001" not in turn.reply
 
 
 def centre_profile(service, key: str) -> dict[str, float]:
@@ -171,7 +173,8 @@ def test_happy_path_one_field_at_a_time(dialogue, texts, service):
         assert state.pending == name
         turn = dialogue.respond(state, str(int(profile[name])))
         check_consistent(dialogue, turn)
-        assert FIELDS_BY_NAME[name].format(profile[name]) in turn.reply  # acknowledged
+        f = FIELDS_BY_NAME[name]
+        assert f"{f.short_lower}: {f.say(profile[name])}" in turn.reply  # acknowledged, the unit said once
         assert getattr(turn.state.profile, name) == profile[name]
         if i + 1 < len(FIELD_NAMES):
             assert question(texts, FIELD_NAMES[i + 1]) in turn.reply
@@ -212,7 +215,7 @@ def test_corrections_while_collecting(dialogue, message, field, value):
     check_consistent(dialogue, turn)
     assert turn.profile[field] == value
     f = FIELDS_BY_NAME[field]
-    assert f.format(value) in turn.reply and f.format(getattr(start.profile, field)) in turn.reply  # old -> new
+    assert f"Changed {f.short_lower} from {f.say(getattr(start.profile, field))} to {f.say(value)}." in turn.reply
     assert turn.state.pending == "web_purchases"  # still asking the next missing field
     assert start.profile.as_dict()[field] != value  # the old state is untouched
 
@@ -301,14 +304,14 @@ def test_invalid_value_refused_then_explained_then_fixed(dialogue, texts):
     age = FIELDS_BY_NAME["age"]
     first = dialogue.respond(DialogueState(), "250")
     check_consistent(dialogue, first)
-    assert "age=250 is above the maximum of 110" in first.reply
-    assert "18 years" in first.reply and "110 years" in first.reply  # the allowed range
+    assert "I can't use that value for age: 250 is above the maximum of 110." in first.reply
+    assert "Age must be between 18 and 110 years." in first.reply  # the allowed range
     assert age.description not in first.reply
     assert first.profile["age"] is None and first.state.pending == "age"
     assert question(texts, "age") in first.reply
     second = dialogue.respond(first.state, "5")
     check_consistent(dialogue, second)
-    assert "age=5 is below the minimum of 18" in second.reply
+    assert "age: 5 is below the minimum of 18" in second.reply
     assert age.description in second.reply  # explained after two failures
     fixed = dialogue.respond(second.state, "38")
     check_consistent(dialogue, fixed)
@@ -321,7 +324,7 @@ def test_refused_value_clears_the_slot_and_is_asked_again(dialogue, texts):
     turn = dialogue.respond(start, "income 50k, web purchases 2.5")
     check_consistent(dialogue, turn)
     assert turn.profile["income"] == 50000 and turn.profile["web_purchases"] is None
-    assert "web_purchases=2.5 must be a whole number" in turn.reply.replace("\\_", "_")
+    assert "web purchases: 2.5 must be a whole number" in turn.reply
     assert turn.state.pending == "web_purchases" and question(texts, "web_purchases") in turn.reply
     # the bare number now answers the re-asked field, not the first missing one
     nxt = dialogue.respond(turn.state, "3")
@@ -332,7 +335,8 @@ def test_invalid_correction_after_result_keeps_the_old_value(dialogue, service):
     done = completed(dialogue, centre_profile(service, "digital_enthusiasts"))
     turn = dialogue.respond(done.state, "age 300")
     check_consistent(dialogue, turn)
-    assert "age=300 is above the maximum of 110" in turn.reply
+    assert "age: 300 is above the maximum of 110" in turn.reply
+    assert "I kept the current value (age: " in turn.reply
     assert turn.profile == done.profile and turn.complete
 
 
@@ -380,7 +384,7 @@ def test_help_keeps_the_profile_and_repeats_the_question(dialogue, texts, phrase
 
 def test_summary_of_what_is_known(dialogue):
     turn = talk(dialogue, "age 40, income 50k", "what do you have so far?")[-1]
-    assert "40 years" in turn.reply and "$50,000" in turn.reply and "total spending" in turn.reply.lower()
+    assert "- Age: 40\n- Income: $50,000" in turn.reply and "total spending" in turn.reply.lower()
     assert turn.profile["age"] == 40 and turn.state.pending == "total_spending"
     empty = talk(dialogue, "What have you got")[-1]
     assert "don't have any values" in empty.reply
@@ -449,7 +453,7 @@ def test_what_if_needs_values_and_a_complete_customer(dialogue, service, texts):
     vague = dialogue.respond(done.state, "what if things were different")
     assert "Which values should I change" in vague.reply and vague.state == done.state
     bad = dialogue.respond(done.state, "what if age was 500")
-    assert "age=500 is above the maximum of 110" in bad.reply and bad.state == done.state
+    assert "I can't try that value for age: 500 is above the maximum of 110." in bad.reply and bad.state == done.state
 
 
 @pytest.mark.parametrize("key", SEGMENT_KEYS)
@@ -498,6 +502,8 @@ def test_tell_me_about_a_segment(dialogue, service, some_state, message, key):
 def test_compare_two_segments(dialogue, service, some_state):
     turn = _ask(dialogue, some_state, "compare VIP and Digital Enthusiasts")
     vip, digital = service.card["segments"]["vip_customers"], service.card["segments"]["digital_enthusiasts"]
+    assert "**VIP Customers vs Digital Enthusiasts** (segment averages)" in turn.reply
+    assert "side by side" not in turn.reply and "\u00b7" not in turn.reply
     assert "| Field | VIP Customers | Digital Enthusiasts" in turn.reply
     income = FIELDS_BY_NAME["income"]
     assert income.format(vip["averages"]["income"]) in turn.reply
@@ -550,20 +556,35 @@ def test_a_number_inside_a_question_is_not_an_answer(dialogue):
 # ---------------------------------------------------------------------------- robustness
 
 
-def test_user_markup_is_escaped(dialogue, service):
+MARKUP = "**bold** <b>hi</b> [link](javascript:x) `code` it's & \"quoted\""
+
+
+def test_user_words_are_plain_in_the_reply_and_marked_for_markdown_views(dialogue, service):
+    """The reply (terminal, JSON, REST) quotes the user as typed, never HTML-escaped; the span is
+    marked so that the Gradio adapter escapes exactly it (tests/test_app.py)."""
     for state in (DialogueState(), completed(dialogue, centre_profile(service, "vip_customers")).state):
-        turn = dialogue.respond(state, "**bold** <b>hi</b> [link](javascript:x) `code`")
+        turn = dialogue.respond(state, MARKUP)
         check_consistent(dialogue, turn)
-        assert "\\*\\*bold\\*\\*" in turn.reply and "&lt;b&gt;hi&lt;/b&gt;" in turn.reply
-        assert "<b>" not in turn.reply and "**bold**" not in turn.reply and "\\[link\\]" in turn.reply
-        script = dialogue.respond(state, "<script>alert(1)</script>")
-        check_consistent(dialogue, script)
-        assert "<script>" not in script.reply
+        assert MARKUP in turn.reply
+        assert "&#x27;" not in turn.reply and "&lt;" not in turn.reply and "&amp;" not in turn.reply
+        assert "\\*" not in turn.reply
+        assert turn.render(lambda user: f"[[{user}]]").count(f"[[{MARKUP}]]") == 1
+        script = dialogue.respond(state, "<script>alert('x')</script>")
+        assert "<script>" in script.reply and "<script>" not in script.render(lambda user: "")
 
 
-def test_escape_markdown():
-    assert escape_markdown("<a href='x'>&</a>") == "&lt;a href=&#x27;x&#x27;&gt;&amp;&lt;/a&gt;"
-    assert escape_markdown("*_`[]#|~$\\") == "\\*\\_\\`\\[\\]\\#\\|\\~\\$\\\\"
+def test_refused_values_are_plain_text(dialogue):
+    turn = dialogue.respond(DialogueState(), "she's 250")
+    assert "I can't use that value for age: 250 is above the maximum of 110." in turn.reply
+    assert "&#x27;" not in turn.reply and "\\" not in turn.reply
+    assert turn.render(lambda user: "<" + user + ">").count("<250 is above the maximum of 110>") == 1
+
+
+def test_marks_typed_by_the_user_are_dropped(dialogue):
+    turn = dialogue.respond(DialogueState(), "\ue000hello <b>\ue001 there")
+    assert "\ue000" not in turn.reply and "\ue001" not in turn.reply
+    assert turn.render(lambda user: "<" + user.replace("<", "&lt;") + ">").count("<") == 1
+    assert user_text("a\ue001b") == "\ue000ab\ue001"
 
 
 @pytest.mark.parametrize("size", [10_001, 1_000_000])
@@ -633,7 +654,7 @@ def test_render_result(service, texts):
     text = render_result(result, texts)
     assert text.startswith(f"### {result.segment_name}")
     for f in FIELDS:
-        assert f"| {f.label} | {f.format(result.customer[f.name])} | {f.format(result.segment_averages[f.name])} |" in text
+        assert f"| {f.label} | {f.number(result.customer[f.name])} | {f.number(result.segment_averages[f.name])} |" in text
     for part in (result.summary, result.confidence.text, result.strategy.headline, result.strategy.kpi,
                  *result.reasons, *result.strategy.tactics, *result.strategy.channels):
         assert part in text
@@ -694,3 +715,65 @@ def test_respond_never_raises_and_state_stays_consistent(dialogue, draft, pendin
         check_consistent(dialogue, turn)
         assert state.model_dump() == before
         state = turn.state
+
+
+# ---------------------------------------------------------------------------- wording
+
+
+def _explanations(service):
+    return service.knowledge.explanations
+
+
+@pytest.mark.parametrize("values", [ALL_IN_ONE_VALUES, *({"key": k} for k in SEGMENT_KEYS),
+                                    {**ALL_IN_ONE_VALUES, "recency_days": 1, "web_purchases": 1}])
+def test_reasons_are_short_and_plain(service, values):
+    if "key" in values:
+        values = centre_profile(service, values["key"])
+    result = service.assign(values)
+    headlines = {h for levels in _explanations(service).headlines.values() for h in levels.bands()}
+    assert result.reasons
+    for reason in result.reasons:
+        headline = reason.split(":")[0]
+        assert headline in headlines, reason
+        assert "for the average customer" in reason and result.segment_name in reason
+        assert not re.search(r"\d\.0\b", reason), reason              # 49, not 49.0
+        assert not re.search(r"\b1 (days|purchases|visits|years)\b", reason), reason
+        assert "; the average customer has" not in reason and "days since last purchase" not in reason.lower()
+        assert len(reason) < 170, reason
+
+
+def test_a_recent_buyer_reads_bought_recently(service):
+    result = service.assign(ALL_IN_ONE_VALUES)
+    recency = next(r for r in result.reasons if "days ago" in r)
+    assert recency.startswith("Bought very recently: 14 days ago, against 49 for the average customer \u2014 closer to ")
+
+
+def test_money_in_reasons_has_dollars_and_separators(service):
+    result = service.assign({**ALL_IN_ONE_VALUES, "income": 160000, "total_spending": 2400})
+    money = [r for r in result.reasons if "income" in r.lower() or "spend" in r.lower()]
+    assert money and all(re.search(r"\$\d{1,3}(,\d{3})+", r) for r in money)
+
+
+def test_confidence_line_reads_well_when_clear_and_when_borderline(service, texts):
+    borderline = service.assign(ALL_IN_ONE_VALUES)
+    clear = service.assign(centre_profile(service, "vip_customers"))
+    assert borderline.confidence.level == "borderline" and clear.confidence.level == "clear"
+    for result in (borderline, clear):
+        line = next(x for x in render_result(result, texts).split("\n\n") if x.startswith("**Confidence:**"))
+        assert line.count(":") == 1, line                            # no "Confidence: Borderline: ..."
+        assert result.confidence.runner_up_name in line
+    assert "Borderline \u2014 the customer sits between Digital Enthusiasts and VIP Customers" in borderline.confidence.text
+    assert clear.confidence.text.startswith("Clear fit \u2014 the customer is much closer to VIP Customers")
+
+
+def test_every_echo_says_the_unit_once(dialogue):
+    turns = talk(dialogue, ALL_IN_ONE.replace("2 weeks ago", "1 day ago").replace("online 5x", "online once"),
+                 "what do you have so far", "what if she bought online 3 times", "cancel")
+    noted, summary, what_if, cancel = (t.reply for t in turns)
+    assert noted.startswith("Got it \u2014 age: 38, income: $71,000, total spending: $1,200, web purchases: 1, "
+                            "store purchases: 7, site visits: 6 a month, last purchase: 1 day ago.")
+    assert "- Last purchase: 1 day ago" in summary and "- Site visits: 6 a month" in summary
+    assert what_if.startswith("Changing web purchases from 1 to 3 would ")
+    assert "last purchase: 1 day ago" in cancel
+    for reply in (noted, summary, what_if, cancel):
+        assert not re.search(r"purchases \d+ purchase|visits per month \d+ visits|\b1 days\b|\d\.0\b", reply), reply

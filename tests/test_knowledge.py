@@ -54,6 +54,18 @@ def test_unknown_placeholder_in_a_template(kb_copy):
         load_knowledge(kb_copy)
 
 
+def test_every_field_needs_reason_headlines(kb_copy):
+    edit(kb_copy / "explanations.yaml", lambda d: d["headlines"].pop("recency_days"))
+    with pytest.raises(KnowledgeBaseError, match="explanations.yaml.*headlines.*recency_days"):
+        load_knowledge(kb_copy)
+
+
+def test_a_headline_band_cannot_be_missing(kb_copy):
+    edit(kb_copy / "explanations.yaml", lambda d: d["headlines"]["age"].pop("very_high"))
+    with pytest.raises(KnowledgeBaseError, match="explanations.yaml.*headlines.age.very_high"):
+        load_knowledge(kb_copy)
+
+
 def test_broken_yaml_and_missing_file(kb_copy):
     (kb_copy / "segments.yaml").write_text("segments: [\n  - key: x\n  bad")
     with pytest.raises(KnowledgeBaseError, match="segments.yaml is not valid YAML"):

@@ -84,3 +84,37 @@ def test_field_check_and_format():
     assert FIELDS_BY_NAME["income"].format(71000) == "$71,000"
     assert FIELDS_BY_NAME["web_purchases"].format(7.52) == "7.5 purchases"
     assert FIELDS_BY_NAME["recency_days"].format(14) == "14 days"
+
+
+@pytest.mark.parametrize("name, one, two", [
+    ("age", "1 year", "2 years"),
+    ("web_purchases", "1 purchase", "2 purchases"),
+    ("store_purchases", "1 purchase", "2 purchases"),
+    ("web_visits_per_month", "1 visit/month", "2 visits/month"),
+    ("recency_days", "1 day", "2 days"),
+    ("income", "$1", "$2"),
+])
+def test_one_is_singular(name, one, two):
+    f = FIELDS_BY_NAME[name]
+    assert f.format(1) == one and f.format(1.0) == one and f.format(2) == two
+    assert f.format(0) == ("$0" if f.money else f"0 {f.unit}")   # zero is plural
+
+
+def test_every_field_declares_its_display():
+    for f in FIELDS:
+        assert f.short and f.short[0].isupper() and f.short_lower[0].islower()
+        if not f.money:
+            assert f.unit_one and f.unit_one != f.unit                     # a singular for "1 day"
+        for value in (0, 1, 2, 45.25, f.maximum):
+            said = f.say(value)
+            assert said and "{" not in said
+            assert f.money or f.unit not in said or f.name == "recency_days"   # the short name names the unit
+
+
+def test_numbers_read_like_an_analyst_wrote_them():
+    recency, income, visits = (FIELDS_BY_NAME[n] for n in ("recency_days", "income", "web_visits_per_month"))
+    assert recency.number(49.019) == "49" and recency.number(45.24) == "45.2" and recency.number(3650) == "3,650"
+    assert income.number(52247.25) == "$52,247" and income.number(None) == "-"
+    assert recency.say(14) == "14 days ago" and recency.say(1) == "1 day ago" and recency.say(0) == "today"
+    assert visits.say(6) == "6 a month" and FIELDS_BY_NAME["web_purchases"].say(5) == "5"
+    assert income.say(71000) == "$71,000" and FIELDS_BY_NAME["age"].say(38) == "38"

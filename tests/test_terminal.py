@@ -76,6 +76,34 @@ def test_json_mode_one_object_per_line():
     assert objs[11]["profile"] == dict.fromkeys(FIELD_NAMES)
 
 
+def test_json_mode_replies_are_plain_text():
+    """User text quoted in a reply, and refused values, come back as typed: no HTML entities, no
+    Markdown backslashes (escaping belongs to the Gradio adapter)."""
+    lines = ["age 250", "she's <b>great</b> & it's *fine*", "38, makes $71k, spent 1.2k, buys online 1x, in store 7x, "
+             "visits 1x a month, last bought 1 day ago", "what if age 250", "compare VIP and Digital Enthusiasts"]
+    proc = chat(["--json"], "\n".join(lines).encode() + b"\n")
+    assert proc.returncode == 0, proc.stderr.decode()
+    objs = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    for obj in objs:
+        check_turn(obj)
+        assert "&#x27;" not in obj["reply"] and "&lt;" not in obj["reply"] and "&amp;" not in obj["reply"]
+        assert "\ue000" not in obj["reply"] and "\ue001" not in obj["reply"]
+    assert "I can't use that value for age: 250 is above the maximum of 110. Age must be between 18 and 110 years." \
+        in objs[0]["reply"]
+    assert "\u201cshe's <b>great</b> & it's *fine*\u201d" in objs[1]["reply"]
+    done = objs[2]["reply"]
+    assert "web purchases: 1, store purchases: 7, site visits: 1 a month, last purchase: 1 day ago" in done
+    assert "1 days" not in done and "purchases 1 purchase" not in done and "Confidence:** Borderline:" not in done
+    assert "I can't try that value for age: 250 is above the maximum of 110." in objs[3]["reply"]
+    assert objs[4]["reply"].startswith("**VIP Customers vs Digital Enthusiasts** (segment averages)")
+
+
+def test_interactive_mode_shows_quoted_user_text_as_typed():
+    proc = chat([], "it's <b>x</b> & *y* `z` \\_w_\nquit\n".encode())
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "\u201cit's <b>x</b> & *y* `z` \\_w_\u201d" in proc.stdout.decode()
+
+
 def test_json_mode_without_input_prints_nothing():
     proc = chat(["--json"], b"")
     assert proc.returncode == 0 and proc.stdout == b""
@@ -93,7 +121,7 @@ def test_interactive_mode_greets_answers_and_quits():
     assert proc.returncode == 0, proc.stderr.decode()
     text = proc.stdout.decode()
     assert "Customer Segment Assistant" in text and "How old is the customer" in text
-    assert "Got it: age 40 years." in text and "**" not in text
+    assert "Got it \u2014 age: 40." in text and "**" not in text
     assert text.rstrip().endswith("Goodbye!") and "age 50" not in text
 
 
