@@ -160,7 +160,7 @@ class CliTexts(_Texts):
     _allowed: ClassVar[dict[str, set[str]]] = {
         "progress": {"input", "rows", "percent"},
         "partition_progress": {"input", "done", "total"},
-        "scored": {"rows_scored", "rows_read", "seconds", "output"},
+        "scored": {"rows_scored", "rows_read", "seconds", "duration", "output"},
         "segment_line": {"name", "key", "count", "share"},
         "averages_line": {"averages"},
         "average_item": {"label", "label_lower", "value"},
@@ -194,7 +194,7 @@ class UiTexts(_Texts):
         "progress": {"rows"},
         "too_large": {"size_mb", "limit_mb"},
         "failed": {"error"},
-        "done": {"rows_scored", "rows_read", "seconds"},
+        "done": {"rows_scored", "rows_read", "seconds", "duration"},
         "errors": {"rows_failed"},
     }
 
@@ -1427,10 +1427,11 @@ class _StderrProgress:
 
 def format_summary(summary: BatchSummary, texts: CliTexts) -> str:
     """The CLI's summary: counts and averages per segment, then the errors line."""
-    from assistant.fields import FIELDS_BY_NAME
+    from assistant.fields import FIELDS_BY_NAME, format_duration
 
     lines = [texts.scored.format(rows_scored=summary.rows_scored, rows_read=summary.rows_read,
-                                 seconds=summary.seconds, output=summary.output_path),
+                                 seconds=summary.seconds, duration=format_duration(summary.seconds),
+                                 output=summary.output_path),
              texts.segment_header]
     for seg in summary.segments:
         lines.append(texts.segment_line.format(name=seg.segment_name, key=seg.segment_key, count=seg.count,

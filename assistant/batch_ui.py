@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from assistant.batch import BatchSummary, UiTexts, load_batch_texts, score_file
 from assistant.errors import AssistantError
-from assistant.fields import FIELDS_BY_NAME
+from assistant.fields import FIELDS_BY_NAME, format_duration
 from assistant.plots import SEGMENT_COLOURS
 from assistant.settings import Settings
 
@@ -124,7 +124,7 @@ def score_upload(service: "SegmentationService", settings: Settings, texts: UiTe
             shutil.rmtree(request_dir, ignore_errors=True)
             return UploadResult(texts.failed.format(error=exc))
         lines = [texts.done.format(rows_scored=summary.rows_scored, rows_read=summary.rows_read,
-                                   seconds=summary.seconds)]
+                                   seconds=summary.seconds, duration=format_duration(summary.seconds))]
         lines.append(texts.errors.format(rows_failed=summary.rows_failed) if summary.rows_failed else texts.no_errors)
         return UploadResult("\n\n".join(lines), summary, scored,
                             Path(summary.errors_path) if summary.errors_path else None)

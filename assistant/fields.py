@@ -158,6 +158,20 @@ def _num(x: float) -> str:
     return f"{int(x):,}" if float(x).is_integer() else f"{x:,}"
 
 
+def format_duration(seconds: float) -> str:
+    """How long something took, for people: ``38 ms`` under a second, ``1.4 s`` under ten,
+    ``12 s`` under a minute, then ``2 min 05 s`` (never ``0.0 s``)."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 0.9995:
+        return f"{max(1, round(seconds * 1000))} ms"
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
 FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
         name="age", label="Age", unit="years",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -55,6 +56,16 @@ def test_a_small_file_gets_whole_customer_ticks(service, texts, tmp_path):
     summary = score_upload(service, Settings(), texts, path, root=tmp_path / "work").summary
     axis = summary_figure(summary, texts).layout.yaxis
     assert axis.dtick == 1 and axis.tickformat == ",d"  # no tick at 0.5 customers
+
+
+def test_a_small_file_says_how_long_it_took_in_milliseconds(service, texts, tmp_path):
+    path = tmp_path / "two.csv"
+    path.write_text("age,income,total_spending,web_purchases,store_purchases,web_visits_per_month,recency_days\n"
+                    "38,71000,1200,5,7,6,14\n45,90000,2000,5,9,2,40\n")
+    result = score_upload(service, Settings(), texts, path, root=tmp_path / "work")
+    assert result.summary.seconds < 1
+    assert re.search(r"rows scored in \d+ ms\.", result.message), result.message
+    assert "0.0 s" not in result.message
 
 
 def test_too_large_uploads_are_refused(service, texts, upload, tmp_path):

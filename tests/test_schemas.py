@@ -3,7 +3,7 @@ import math
 import pytest
 
 from assistant.errors import InvalidProfileError, InvalidValueError
-from assistant.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
+from assistant.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME, format_duration
 from assistant.schemas import CustomerProfile, ProfileDraft, parse_profile
 
 GOOD = dict(age=38, income=71000, total_spending=1200, web_purchases=5, store_purchases=7,
@@ -118,3 +118,11 @@ def test_numbers_read_like_an_analyst_wrote_them():
     assert recency.say(14) == "14 days ago" and recency.say(1) == "1 day ago" and recency.say(0) == "today"
     assert visits.say(6) == "6 a month" and FIELDS_BY_NAME["web_purchases"].say(5) == "5"
     assert income.say(71000) == "$71,000" and FIELDS_BY_NAME["age"].say(38) == "38"
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (0, "1 ms"), (0.0004, "1 ms"), (0.0123, "12 ms"), (0.0499, "50 ms"), (0.9994, "999 ms"), (0.9996, "1.0 s"),
+    (1.44, "1.4 s"), (9.96, "10 s"), (42.4, "42 s"), (59.6, "1 min 00 s"), (125.2, "2 min 05 s"),
+])
+def test_durations_read_well(seconds, text):
+    assert format_duration(seconds) == text
