@@ -409,3 +409,36 @@ def test_segment_profiles_section_builds_a_page_per_segment(service):
     value = plots[0].value
     payload = json.loads(value["plot"] if isinstance(value, dict) else value.plot)
     assert payload["data"][0]["type"] == "bar" and len(payload["data"]) == 2  # the segment and all customers
+
+
+# ---------------------------------------------------------------------------- profile plots
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_profile_plots_read_at_any_width(service, key):
+    """Title pinned to the top and legend to the bottom of the figure (container coordinates, so
+    they never meet at 360 px or 1440 px), horizontal bars whose category names are never rotated
+    and whose value labels each sit at the end of their own bar, hidden rather than shrunk or
+    overlapped when a bar is too thin; the side-by-side plots share one height."""
+    from assistant.insights import segment_figures
+
+    figs = segment_figures(service, key)
+    assert set(figs) == {"product_mix", "channel_mix", "campaigns"}
+    for kind, fig in figs.items():
+        layout = fig.layout
+        assert layout.title.text and layout.title.yref == "container" and layout.title.yanchor == "top"
+        assert layout.legend.yref == "container" and layout.legend.y == 0 and layout.legend.yanchor == "bottom"
+        assert layout.legend.orientation == "h"
+        assert layout.uniformtext.mode == "hide" and layout.uniformtext.minsize >= 9
+        assert layout.yaxis.automargin and layout.xaxis.automargin and layout.yaxis.autorange == "reversed"
+        assert layout.margin.t >= 40 and layout.margin.b >= 40
+        assert len(fig.data) == 2
+        for trace in fig.data:
+            assert trace.orientation == "h" and trace.textposition == "outside"
+            assert len(trace.text) == len(trace.y) and all(trace.text)
+            assert trace.hovertemplate and "%{customdata}" in trace.hovertemplate
+        rows = len(fig.data[0].y)
+        assert layout.height >= 100 + 40 * rows
+        top = max(max(t.x) for t in fig.data)
+        assert layout.xaxis.range[1] >= top * 1.2          # room for the longest bar's label
+    assert figs["product_mix"].layout.height == figs["channel_mix"].layout.height
