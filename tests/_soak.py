@@ -71,6 +71,12 @@ def rss_mb(pid: int) -> float:
 # ---------------------------------------------------------------------------- the server process
 
 
+def scored_file_path(data: list) -> str:
+    """The scored file's server path from the Batch tab's outputs (a file, or a gr.update wrapping one)."""
+    scored = data[3]
+    return scored.get("value", scored)["path"]
+
+
 def stop_process(proc: subprocess.Popen) -> None:
     """SIGTERM (a graceful shutdown), then SIGKILL if it has not ended within 15 s."""
     if proc.poll() is None:

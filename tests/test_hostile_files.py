@@ -24,7 +24,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from _soak import ServerProcess, sse_result
+from _soak import ServerProcess, scored_file_path, sse_result
 from _web_helpers import serving
 from assistant import cli
 from assistant.batch import load_batch_texts, score_file
@@ -627,8 +627,7 @@ def test_uploads_and_downloads_are_deleted_after_use_in_the_served_app(tmp_path,
             assert not Path(uploaded).exists()                          # the upload went right after scoring
             assert not stale.exists()                                   # the stale request folder went too
             assert "**2** of 3 rows scored" in data[0]
-            scored_file = data[3].get("value", data[3])         # a gr.update when the UI shows or hides it
-            download = http.get(f"/gradio_api/file={scored_file['path']}")
+            download = http.get(f"/gradio_api/file={scored_file_path(data)}")
             assert download.status_code == 200 and "segment_key" in download.text
             requests = [p for p in work.rglob("req-*")]
             assert len(requests) == 1 and {p.name for p in requests[0].iterdir()} == {

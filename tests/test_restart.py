@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from _soak import sse_result, stop_process
+from _soak import scored_file_path, sse_result, stop_process
 from assistant.batch import score_file
 from assistant.fields import FIELD_NAMES
 
@@ -177,8 +177,7 @@ def test_a_server_killed_with_sigkill_serves_again_and_keeps_finished_batch_outp
             session = http.post("/api/v1/chat", json={"message": "she is 45 and earns 90k"}).json()["session_id"]
             data = _batch_through_the_app(http, batch)
             assert "**4,980** of 5,000 rows scored" in data[0]
-            scored_file = data[3].get("value", data[3])         # a gr.update when the UI shows or hides it
-            downloaded = http.get(f"/gradio_api/file={scored_file['path']}").content
+            downloaded = http.get(f"/gradio_api/file={scored_file_path(data)}").content
     finally:
         first.kill9()
     assert first.proc.returncode == -signal.SIGKILL

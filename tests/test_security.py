@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from _soak import ServerProcess, sse_result
+from _soak import ServerProcess, scored_file_path, sse_result
 from _web_helpers import serving
 from assistant.settings import Settings
 from assistant.web import create_app
@@ -304,9 +304,9 @@ def test_logs_hold_no_password_and_no_customer_value(tmp_path):
             event, data = _gradio_call(http, "score_file", [{"path": up.json()[0], "orig_name": "customers.csv",
                                                              "meta": {"_type": "gradio.FileData"}}])
             assert event == "complete" and "**1** of 2 rows scored" in data[0]
-            scored = http.get(f"/gradio_api/file={data[3]['path']}")
+            scored = http.get(f"/gradio_api/file={scored_file_path(data)}")
             assert scored.status_code == 200 and "73519" in scored.text      # the download itself has the data
-            stranger = httpx.get(f"{server.base}/gradio_api/file={data[3]['path']}", timeout=10, trust_env=False)
+            stranger = httpx.get(f"{server.base}/gradio_api/file={scored_file_path(data)}", timeout=10, trust_env=False)
             assert stranger.status_code == 401 and "73519" not in stranger.text   # ... and needs the sign-in
         server.stop()
         log = server.log_text()
