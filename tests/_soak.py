@@ -184,7 +184,7 @@ def _check_turn(u: int, values: dict[str, int], given: list[str], body: dict[str
     if got != expected:
         raise Mismatch(f"conversation {u}: profile {got} is not this conversation's {expected}")
     name = given[-1]
-    shown = FIELDS_BY_NAME[name].format(values[name])
+    shown = FIELDS_BY_NAME[name].say(values[name])
     if shown not in reply:
         raise Mismatch(f"conversation {u}: the reply to {name}={values[name]} does not say {shown!r}: {reply[:200]!r}")
 
@@ -193,7 +193,7 @@ def _check_summary(u: int, values: dict[str, int], body: dict[str, Any], reply: 
     if body.get("profile") != values or body.get("complete") is not True:
         raise Mismatch(f"conversation {u}: summary profile {body.get('profile')} is not {values}")
     for name in FIELD_NAMES:
-        shown = FIELDS_BY_NAME[name].format(values[name])
+        shown = FIELDS_BY_NAME[name].say(values[name])
         if shown not in reply:
             raise Mismatch(f"conversation {u}: the summary does not list {shown!r}: {reply[:300]!r}")
     expected_key = labels["key"](values)
