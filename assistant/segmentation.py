@@ -182,12 +182,15 @@ class SegmentationService:
         # constant parts of the reasons, formatted once: centroid values per cluster and field, overall means
         self._centre_text = [[f.number(c[j]) for j, f in enumerate(FIELDS)] for c in self._centres_py]
         self._overall_text = [f.number(self._overall_mean[f.name]) for f in FIELDS]
+        # reasons split around the customer's value, per (field, band, cluster, runner-up); filled on first use
+        # (at most 7 x 5 x k x (k - 1) entries; a race between threads writes the same value twice)
+        self._reason_parts: dict[tuple[int, int, int, int], list[str]] = {}
 
     # ------------------------------------------------------------------ single customer
 
     def _distances(self, x: tuple[float, ...]) -> list[float]:
         w = self._weights_py
-        return [sum((xi - ci) ** 2 * wi for xi, ci, wi in zip(x, c, w)) for c in self._centres_py]
+        return [sum([(xi - ci) * (xi - ci) * wi for xi, ci, wi in zip(x, c, w)]) for c in self._centres_py]
 
     def label(self, profile: CustomerProfile) -> str:
         """The segment key only (the fastest path)."""
@@ -231,18 +234,27 @@ class SegmentationService:
         cb, cr, w = self._centres_py[best], self._centres_py[runner], self._weights_py
         pull = [((xi - r) ** 2 - (xi - b) ** 2) * wi for xi, b, r, wi in zip(x, cb, cr, w)]
         top = sorted((j for j in range(len(x)) if pull[j] > 0), key=lambda j: -pull[j])[:N_REASONS]
-        template = self.knowledge.explanations.reason
         out = []
         for j in top:
-            f = FIELDS[j]
             z = (x[j] - self._mean_py[j]) / self._scale_py[j]
             band = 0 if z < -1 else 1 if z < -0.4 else 2 if z <= 0.4 else 3 if z <= 1 else 4
-            out.append(template.format(
-                headline=self._headlines[j][band], Level=self._level_caps[band], level=self._levels[band],
-                label=f.label, label_lower=f.label.lower(), short=f.short, short_lower=f.short_lower,
-                customer=f.say(x[j]), overall=self._overall_text[j], segment=self._centre_text[best][j],
-                segment_name=name, runner_up=self._centre_text[runner][j], runner_up_name=runner_name))
+            parts = self._reason_parts.get((j, band, best, runner))
+            if parts is None:
+                parts = self._reason_parts[(j, band, best, runner)] = self._reason_template(j, band, best, runner)
+            out.append(FIELDS[j].say(x[j]).join(parts))
         return out
+
+    def _reason_template(self, j: int, band: int, best: int, runner: int) -> list[str]:
+        """The reason for field ``j`` in ``band`` between two clusters, split where the customer's
+        value goes: everything else in it is fixed, so it is formatted once and kept."""
+        f = FIELDS[j]
+        name, runner_name = self._names[self.cluster_keys[best]], self._names[self.cluster_keys[runner]]
+        marker = "\x00"
+        return self.knowledge.explanations.reason.format(
+            headline=self._headlines[j][band], Level=self._level_caps[band], level=self._levels[band],
+            label=f.label, label_lower=f.label.lower(), short=f.short, short_lower=f.short_lower,
+            customer=marker, overall=self._overall_text[j], segment=self._centre_text[best][j],
+            segment_name=name, runner_up=self._centre_text[runner][j], runner_up_name=runner_name).split(marker)
 
     def _warnings(self, x) -> list[str]:
         out = []
