@@ -43,8 +43,10 @@ How a message is read
    all come out right).
 5. A number left over gets a field only through these rules, in this order:
 
-   * ``pending`` (the field the assistant just asked about) takes the first leftover number that
-     fits it;
+   * ``pending`` (the field the assistant just asked about) takes the leftover number that fits
+     it, when there is exactly one ("between 3 and 4" is not answered) and the word after it is
+     not a count of something else ("2 kids"; words of our fields and "or so", "I guess"... are
+     fine); the content of ``<script>``/``<style>`` elements is dropped before anything is read;
    * a duration ending in "ago" (``3 weeks ago``) is a recency (the synonym table lists
      "days ago"); so is a point in time ("yesterday", "last week") in a clause that names a
      purchase ("bought", "ordered", ...) and holds no other number;
@@ -463,6 +465,22 @@ def parse_number(text: str) -> float | None:
 
 
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>")
+_SCRIPT = re.compile(r"<(script|style)\b[^<>]{0,500}>.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
+# Words that may follow a bare answer to the pending question ("38 I guess", "12 or so", "60k tops");
+# any other word right after the number says it counts something else ("2 kids", "3 dogs").
+_ANSWER_TAIL = frozenset("""or ish maybe probably roughly approximately approx about around i i'm im and but so
+    tops max at most least give or take now currently yes yeah yep ok okay please thanks thank you in total
+    overall all together altogether more less than then""".split())
+_NEXT_WORD = re.compile(r"\s*([^\W\d_][\w']*)")
+# ... and the words of our own fields: their units, labels and synonyms ("5 purchases", "38 years old")
+_FIELD_WORDS = frozenset(word for f in FIELDS for text in (f.unit, f.unit_one, f.label, f.short, *f.synonyms)
+                         for word in re.findall(r"[^\W\d_][\w']*", text.lower()))
+
+
+def _counts_something_else(text: str, tok: _Tok) -> bool:
+    """``2 kids``: the word right after the number names what it counts, and it is none of ours."""
+    m = _NEXT_WORD.match(text, tok.end)
+    return m is not None and m.group(1).lower() not in _ANSWER_TAIL | _FIELD_WORDS
 
 
 def _both_readings_fit(name: str, value: float) -> bool:
@@ -518,7 +536,7 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
         return ParseResult()
     # markup tags carry no customer values ("<img src=x onerror=alert(1)>" is not an age of 1);
     # the text between tags stays ("<b>38</b>" is 38). "<50k" is not a tag: a tag starts with a letter or /.
-    text = _TAG.sub(" ", text[:MAX_CHARS]).translate(_NORMALISE)
+    text = _TAG.sub(" ", _SCRIPT.sub(" ", text[:MAX_CHARS])).translate(_NORMALISE)
     table, text = _header_row(text)
     found: dict[str, tuple[float, _Tok | None]] = {}
     leftovers: list[_Tok] = []
@@ -548,9 +566,13 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
             purchase_times.append(numbers[0])
         leftovers.extend(rest)
 
-    if isinstance(pending, str) and pending in FIELDS_BY_NAME and pending not in found:
+    stray = [t for t in leftovers if t.kind in ("num", "dur")]
+    if isinstance(pending, str) and pending in FIELDS_BY_NAME and pending not in found and len(stray) <= 1:
+        # the answer to the question just asked: the one stray number ("between 3 and 4" is a guess)
         for tok in leftovers:
             if tok.kind == "neg" and tok.word != "never":
+                continue
+            if tok.kind in ("num", "dur") and _counts_something_else(text, tok):
                 continue
             value = _value_for(tok, pending)
             if value is not None:

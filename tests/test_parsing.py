@@ -181,6 +181,16 @@ PHRASINGS: list[tuple[str, str | None, dict]] = [
     ("income 50k", "age", {"income": 50000}),
     ("thirty-five", "age", {"age": 35}),
     ("1.2k", "total_spending", {"total_spending": 1200}),
+    # the pending question takes the one stray number, never a guess between several or a count of something else
+    ("12 or so", "web_purchases", {"web_purchases": 12}),
+    ("5 orders", "web_purchases", {"web_purchases": 5}),
+    ("38 I guess", "age", {"age": 38}),
+    ("he has 2 kids", "web_purchases", {}),
+    ("3 dogs", "store_purchases", {}),
+    ("hmm, not sure, maybe between 3 and 4?", "total_spending", {}),
+    ("5, maybe 6", "web_purchases", {}),
+    ("she is 45 <script>alert(1)</script>", "income", {"age": 45}),
+    ("<style>p{width:300px}</style>5", "web_purchases", {"web_purchases": 5}),
     # --- outside-tester round: synonyms and paraphrases
     ("38-yr-old", None, {"age": 38}),
     ("a 38 yr old man", None, {"age": 38}),
