@@ -197,7 +197,8 @@ def build_api_router(*, service, dialogue, settings, sessions) -> APIRouter:
         valid_profiles: list[Any] = []
         for i, item in enumerate(items):
             if not isinstance(item, dict):
-                out[i] = {"error": f"item {_show(item)} is not a JSON object with the fields {', '.join(FIELD_NAMES)}"}
+                out[i] = {"error": f"item {i} (counting from 0), {_show(item)}, is not a JSON object with the fields "
+                                   f"{', '.join(FIELD_NAMES)}"}
                 continue
             try:
                 profile = CustomerProfile.model_validate(item)

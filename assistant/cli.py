@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="the customer file (tab, semicolon or comma separated)")
     p.add_argument("--k", default="4", help="number of segments, or 'auto' (default 4)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: the committed models/)")
+    p.add_argument("--out", "--model-dir", dest="out", type=Path, default=None,
+                   help="output folder (default: the committed models/); --model-dir is the same, as for every command")
     p.add_argument("--bootstrap", type=int, default=20, help="bootstrap refits per k for stability (>= 20)")
     p.add_argument("--knowledge-dir", type=Path, default=None, help=argparse.SUPPRESS)
 

@@ -118,7 +118,7 @@ def test_batch_keeps_order_and_reports_bad_items_in_place(client, service, profi
         assert out[i]["confidence"] == full.confidence.level
         assert out[i]["margin"] == pytest.approx(full.confidence.margin)
     assert out[1] == {"error": "age=250 is above the maximum of 110"}
-    assert out[2]["error"].startswith("item 'not a customer' is not a JSON object")
+    assert out[2]["error"].startswith("item 2 (counting from 0), 'not a customer', is not a JSON object")
     assert "income is required" in out[4]["error"] and "recency_days is required" in out[4]["error"]
 
 

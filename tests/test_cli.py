@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -66,6 +67,17 @@ def test_train_on_synthetic_data(synthetic_file, tmp_path):
     assert "model written" in out.stdout and "VIP Customers" in out.stdout
     pred = run("predict", *ARGS, "--json", "--model-dir", str(tmp_path / "m"))
     assert json.loads(pred.stdout)["segment_key"] == "vip_customers"
+
+
+def test_every_command_takes_model_dir():
+    from assistant.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["train", "--data", "x.csv", "--model-dir", "/tmp/m"]).out == Path("/tmp/m")
+    assert parser.parse_args(["train", "--data", "x.csv", "--out", "/tmp/n"]).out == Path("/tmp/n")
+    for command in (["segments"], ["model-card"], ["chat"], ["serve"], ["report", "-o", "r.html"],
+                    ["score", "in.csv", "-o", "out.csv"]):
+        assert parser.parse_args([*command, "--model-dir", "/tmp/m"]).model_dir == Path("/tmp/m"), command
 
 
 def test_train_refuses_bad_k_and_missing_file(tmp_path):
