@@ -176,6 +176,9 @@ class GuardMiddleware:
                     raise _BodyTooLarge(f"the request body is above the limit of {limit:,} bytes")
             return message
 
+        if self.check is not None and path in ("/", "") and scope["method"] in ("GET", "HEAD"):
+            await self._page(scope, receive_with_limit, send_with_headers)
+            return
         try:
             await self.app(scope, receive_with_limit, send_with_headers)
         except _BodyTooLarge as exc:
@@ -183,6 +186,28 @@ class GuardMiddleware:
                 raise
             for m in _json_response_messages(413, _detail(exc.detail[0]), extra):
                 await send(m)
+
+
+    async def _page(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The UI page with auth on: to someone not signed in Gradio sends its login form (a page
+        with no components); it goes out as 401, like every other protected route, with the form
+        still in the body so a browser shows it (no WWW-Authenticate: no browser password box)."""
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self.app(scope, receive, hold)
+        body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
+        signed_out = _LOGIN_MARK in body
+        for message in held:
+            if message["type"] == "http.response.start" and signed_out and message.get("status") == 200:
+                message = {**message, "status": 401}
+            await send(message)
+
+
+_LOGIN_MARK = b'"auth_required":true'
+"""What Gradio's page config says to a visitor who has not signed in (its login form)."""
 
 
 # ---------------------------------------------------------------------------- the app

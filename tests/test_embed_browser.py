@@ -126,3 +126,29 @@ def test_ui_works_behind_a_prefix_stripping_proxy(service, page):
         page.goto(f"{proxy}/segments/", wait_until="load")
         _converse(page, expected)
         assert not [u for u in outside if u.startswith(proxy)], outside   # every request used the prefix
+
+
+def test_with_auth_the_page_is_401_with_a_login_form_that_signs_in(service, page):
+    """--auth: the UI page answers 401 to a visitor who has not signed in, yet the browser shows
+    Gradio's login form (no browser password box); signing in there opens the assistant, which then
+    answers a conversation."""
+    import httpx
+
+    user, password = "ann", "correct-horse-battery"
+    app = create_app(Settings(auth=((user, password),)), service=service)
+    expected = service.segment_name(service.label(parse_profile(PROFILE)))
+    with serving(app) as app_url:
+        assert httpx.get(f"{app_url}/", trust_env=False, timeout=10).status_code == 401
+        response = page.goto(f"{app_url}/", wait_until="load")
+        assert response is not None and response.status == 401
+        page.locator("input[type='password']").wait_for()
+        assert page.locator("#chat-input textarea").count() == 0          # nothing of the app before signing in
+        page.locator("input[type='text']").first.fill(user)
+        page.locator("input[type='password']").fill("wrong-password")
+        page.get_by_role("button", name="Login").click()
+        page.get_by_text("Incorrect Credentials").wait_for()
+        page.locator("input[type='text']").first.fill(user)
+        page.locator("input[type='password']").fill(password)
+        page.get_by_role("button", name="Login").click()
+        page.locator("#chat-input textarea").wait_for()
+        _converse(page, expected)

@@ -41,7 +41,7 @@ OPEN_APP_ROUTES = {
 # What Gradio's sign-in page needs before anyone has signed in: the page shell (which holds no
 # components or config when auth is on), its scripts, styles and icons, and the login itself.
 SIGN_IN_PAGE = {
-    "/": "the page shell: with auth on it holds the login form only", "/login": "the login form posts here",
+    "/login": "the login form posts here",
     "/login/": "the login form posts here", "/logout": "signs out (clears the cookie)",
     "/favicon.ico": "icon", "/theme.css": "styles", "/gradio_api/theme.css": "styles", "/robots.txt": "robots",
     "/manifest.json": "PWA manifest (app name, icons)", "/pwa_icon": "icon", "/pwa_icon/{size}": "icon",
@@ -148,7 +148,8 @@ def test_healthz_is_the_one_open_application_route(secured_app):
         # what it shows: the model's identity and size, nothing about segments or customers
         assert set(health.json()) == {"status", "model_loaded", "model_version", "trained_at", "k", "data_sha256",
                                       "bundle_sha256", "rows_kept"}
-        page = http.get("/")
+        page = http.get("/")                     # 401, and the body is the login form only
+        assert page.status_code == 401
         assert '"auth_required":true' in page.text and '"components":[]' in page.text
 
 

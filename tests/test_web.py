@@ -91,7 +91,7 @@ def test_gradio_routes_need_login(service):
     app = create_app(Settings(auth=((USER, PASSWORD),)), service=service)
     with TestClient(app) as c:
         page = c.get("/")
-        assert page.status_code == 200              # the app shell, which shows Gradio's login form
+        assert page.status_code == 401              # not signed in: 401, with Gradio's login form as the body
         assert '"auth_required":true' in page.text and '"components":[]' in page.text  # ... and no UI
         for path in ("/config", "/gradio_api/info", "/gradio_api/queue/status"):
             assert c.get(path).status_code == 401, path
