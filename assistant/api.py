@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Annotated, Any, Literal
 
@@ -26,7 +27,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.errors import AssistantError, InvalidProfileError, InvalidValueError
-from assistant.fields import FIELD_NAMES
+from assistant.fields import FIELD_NAMES, FIELDS_BY_NAME
 from assistant.insights import SegmentProfile, segment_profile
 from assistant.schemas import CustomerProfile, SegmentInfo, SegmentResult, validation_problems
 
@@ -41,9 +42,12 @@ MAX_SHOWN_VALUE = 40
 
 
 class ErrorResponse(BaseModel):
-    """Every error answer: one plain message per problem."""
+    """Every error answer: one plain message per problem; a 422 also groups them by customer field."""
 
-    detail: list[str] = Field(examples=[["age=250 is above the maximum of 110"]])
+    detail: list[str] = Field(examples=[["age=250 is above the maximum of 110", "recency_days is required"]])
+    fields: dict[str, list[str]] = Field(
+        default_factory=dict, description="The messages of `detail` that concern one customer field, by field",
+        examples=[{"age": ["age=250 is above the maximum of 110"], "recency_days": ["recency_days is required"]}])
 
 
 class BatchItemResult(BaseModel):
@@ -131,8 +135,24 @@ def request_problems(errors: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+_FIELD_FIRST = re.compile(r"([a-z_]+)(?:=| is )")
+
+
+def problems_by_field(problems: list[str]) -> dict[str, list[str]]:
+    """The messages that start by naming a customer field (``age=250 is ...``, ``income is required``)."""
+    fields: dict[str, list[str]] = {}
+    for problem in problems:
+        m = _FIELD_FIRST.match(problem)
+        if m and m.group(1) in FIELDS_BY_NAME:
+            fields.setdefault(m.group(1), []).append(problem)
+    return fields
+
+
 def error_response(status: int, problems: list[str], headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": problems}, status_code=status, headers=headers)
+    body: dict[str, Any] = {"detail": problems}
+    if status == 422:
+        body["fields"] = problems_by_field(problems)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -79,9 +79,13 @@ def test_segment_rejects_bad_values_naming_value_and_rule(client, change, messag
 
 def test_segment_lists_every_problem(client):
     body = {k: v for k, v in GOOD.items() if k != "income"} | {"age": 250, "recency_days": 99999}
-    detail = client.post("/api/v1/segment", json=body).json()["detail"]
-    assert sorted(detail) == sorted(["age=250 is above the maximum of 110", "income is required",
-                                     "recency_days=99999 is above the maximum of 3,650"])
+    answer = client.post("/api/v1/segment", json=body).json()
+    assert sorted(answer["detail"]) == sorted(["age=250 is above the maximum of 110", "income is required",
+                                               "recency_days=99999 is above the maximum of 3,650"])
+    assert answer["fields"] == {"age": ["age=250 is above the maximum of 110"], "income": ["income is required"],
+                                "recency_days": ["recency_days=99999 is above the maximum of 3,650"]}
+    bad_json = client.post("/api/v1/segment", content=b"{", headers={"content-type": "application/json"}).json()
+    assert bad_json["detail"] and bad_json["fields"] == {}          # not about one field
 
 
 def test_segment_accepts_numbers_written_as_text(client, service):
@@ -257,7 +261,7 @@ def test_chat_message_above_the_limit_is_422(service):
     with TestClient(app) as c:
         r = c.post("/api/v1/chat", json={"message": "x" * 101})
         assert r.status_code == 422
-        assert r.json() == {"detail": ["message is 101 characters long, above the maximum of 100"]}
+        assert r.json() == {"detail": ["message is 101 characters long, above the maximum of 100"], "fields": {}}
         assert c.post("/api/v1/chat", json={"message": "x" * 100}).status_code == 200
 
 
