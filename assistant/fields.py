@@ -78,6 +78,11 @@ class FieldSpec:
     def money(self) -> bool:
         return self.unit == "$"
 
+    def dot_is_ambiguous(self, value: float) -> bool:
+        """``71.000`` read as ``value`` (71): ambiguous when 71 and 71,000 are both in this field's
+        range (then it is refused, never guessed); otherwise the dot is a decimal point."""
+        return self.minimum <= value <= self.maximum and self.minimum <= value * 1000 <= self.maximum
+
     def number_from_text(self, value: object) -> float:
         """A number written as text, or InvalidValueError naming value and rule. Accepted: thousands
         grouped with commas (``71,000``), spaces (``71 000``) or apostrophes (``71'000``), or with dots
@@ -97,7 +102,7 @@ class FieldSpec:
             text = text.replace(".", "")
         elif "," in text and COMMA_NUMBER.match(text) and not GROUPED_THOUSANDS.match(text):
             raise InvalidValueError(self.name, value, MISPLACED_COMMA_RULE)
-        elif AMBIGUOUS_DOT.match(text) and self.minimum <= float(text) * 1000 <= self.maximum:
+        elif AMBIGUOUS_DOT.match(text) and self.dot_is_ambiguous(float(text)):
             raise InvalidValueError(self.name, value, AMBIGUOUS_DOT_RULE)
         try:
             return float(text.replace(",", ""))

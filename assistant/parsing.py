@@ -66,7 +66,7 @@ import re
 from dataclasses import dataclass, field as dataclass_field
 
 from assistant.errors import InvalidValueError
-from assistant.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
+from assistant.fields import AMBIGUOUS_DOT, AMBIGUOUS_DOT_RULE, FIELD_NAMES, FIELDS, FIELDS_BY_NAME
 from assistant.schemas import ProfileDraft
 
 MAX_CHARS = 10_000
@@ -147,10 +147,8 @@ _DIGITS = (rf"[0-9]+,[0-9]{{1,2}}(?=\s*(?:{_MULT}){_R})"
            #  71 000: a space groups thousands, but "38 100k", "5 100 days" are two numbers
            r"|[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?")
 # "71.000" (no multiplier after it) is 71 or 71,000 depending on the writer's country: refused, never
-# guessed, when both readings are in the field's range (the same rule as FieldSpec for typed values).
-_DOT_THOUSANDS = re.compile(r"[1-9][0-9]{0,2}\.[0-9]{3}")
-AMBIGUOUS_DOT_RULE = ("is ambiguous: a point followed by three digits may separate thousands "
-                      "(write 71000 or 71,000, or 71.0 for a decimal)")
+# guessed, when both readings are in the field's range (fields.AMBIGUOUS_DOT and FieldSpec.dot_is_ambiguous,
+# the one rule for chat, API and files).
 
 # One number expression: sign, currency, the number, a multiplier, a currency after it.
 _NUMBER = rf"""
@@ -332,7 +330,7 @@ def _token(m: re.Match[str], offset: int) -> _Tok:
         per=_PERIOD_OF[per[0].lower()] if per else "",
         bare=bool(m.group("digits")) and _BARE_NUMBER.fullmatch(m.group(0)) is not None,
         raw_text=m.group("digits") if (m.group("digits") and not mult
-                                       and _DOT_THOUSANDS.fullmatch(m.group("digits"))) else "",
+                                       and AMBIGUOUS_DOT.match(m.group("digits"))) else "",
     )
 
 
@@ -483,12 +481,6 @@ def _counts_something_else(text: str, tok: _Tok) -> bool:
     return m is not None and m.group(1).lower() not in _ANSWER_TAIL | _FIELD_WORDS
 
 
-def _both_readings_fit(name: str, value: float) -> bool:
-    """``71.000``: refused only when 71 and 71,000 are both allowed; else the dot is a decimal point."""
-    spec = FIELDS_BY_NAME[name]
-    return all(spec.minimum <= v <= spec.maximum for v in (value, value * 1000))
-
-
 _CELL_SPLIT = re.compile(r"\s*[,;\t|]\s*")
 
 
@@ -600,7 +592,7 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
         if name in found:
             value, tok = found[name]
             try:
-                if tok is not None and tok.raw_text and _both_readings_fit(name, value):
+                if tok is not None and tok.raw_text and FIELDS_BY_NAME[name].dot_is_ambiguous(value):
                     raise InvalidValueError(name, tok.raw_text, AMBIGUOUS_DOT_RULE)
                 values[name] = FIELDS_BY_NAME[name].check(value)
             except InvalidValueError as exc:
@@ -608,7 +600,7 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
         elif name in table:
             try:
                 cell = table[name].strip()
-                if _DOT_THOUSANDS.fullmatch(cell) and _both_readings_fit(name, float(cell)):
+                if AMBIGUOUS_DOT.match(cell) and FIELDS_BY_NAME[name].dot_is_ambiguous(float(cell)):
                     raise InvalidValueError(name, cell, AMBIGUOUS_DOT_RULE)
                 values[name] = FIELDS_BY_NAME[name].check(parse_number(table[name]))
             except InvalidValueError as exc:
