@@ -473,12 +473,13 @@ _NEXT_WORD = re.compile(r"\s*([^\W\d_][\w']*)")
 # ... and the words of our own fields: their units, labels and synonyms ("5 purchases", "38 years old")
 _FIELD_WORDS = frozenset(word for f in FIELDS for text in (f.unit, f.unit_one, f.label, f.short, *f.synonyms)
                          for word in re.findall(r"[^\W\d_][\w']*", text.lower()))
+_ANSWER_WORDS = _ANSWER_TAIL | _FIELD_WORDS
 
 
 def _counts_something_else(text: str, tok: _Tok) -> bool:
     """``2 kids``: the word right after the number names what it counts, and it is none of ours."""
     m = _NEXT_WORD.match(text, tok.end)
-    return m is not None and m.group(1).lower() not in _ANSWER_TAIL | _FIELD_WORDS
+    return m is not None and m.group(1).lower() not in _ANSWER_WORDS
 
 
 _CELL_SPLIT = re.compile(r"\s*[,;\t|]\s*")
