@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from assistant.fields import FIELD_NAMES, FIELDS_BY_NAME
+from assistant.core.fields import FIELD_NAMES, FIELDS_BY_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_SCRIPT = Path(__file__).resolve().parent / "_server_proc.py"
@@ -404,8 +404,8 @@ def run_load(server: ServerProcess, labels: dict, *, seconds: float, rest_worker
 
 def model_labels() -> dict:
     """The committed model's answers, computed in this process, to check the server's."""
-    from assistant.schemas import parse_profile
-    from assistant.segmentation import SegmentationService
+    from assistant.core.schemas import parse_profile
+    from assistant.model.segmentation import SegmentationService
 
     service = SegmentationService.load()
     return {"key": lambda values: service.label(parse_profile(values)), "name": service.segment_name}

@@ -19,28 +19,28 @@ def real_data_path() -> Path:
 
 @pytest.fixture(scope="session")
 def real_data(real_data_path):
-    from assistant.data import load_customers
+    from assistant.model.data import load_customers
 
     return load_customers(real_data_path)
 
 
 @pytest.fixture(scope="session")
 def service():
-    from assistant.segmentation import SegmentationService
+    from assistant.model.segmentation import SegmentationService
 
     return SegmentationService.load()
 
 
 @pytest.fixture(scope="session")
 def knowledge():
-    from assistant.knowledge import load_knowledge
+    from assistant.core.knowledge import load_knowledge
 
     return load_knowledge()
 
 
 @pytest.fixture(scope="session")
 def synthetic_file(tmp_path_factory) -> Path:
-    from assistant.synthetic import generate_customers, write_customers
+    from assistant.model.synthetic import generate_customers, write_customers
 
     path = tmp_path_factory.mktemp("synthetic") / "customers.csv"
     return write_customers(generate_customers(2240, seed=7), path)

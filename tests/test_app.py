@@ -15,14 +15,15 @@ from hypothesis import example, given, settings as hyp_settings, strategies as s
 
 gr = pytest.importorskip("gradio")
 
-from assistant import app  # noqa: E402
-from assistant.app import escape_markdown  # noqa: E402
-from assistant.dialogue import Dialogue, DialogueState  # noqa: E402
-from assistant.errors import KnowledgeBaseError  # noqa: E402
-from assistant.fields import FIELD_NAMES, FIELDS  # noqa: E402
-from assistant.knowledge import default_knowledge_dir  # noqa: E402
-from assistant.schemas import parse_profile  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
+from assistant.adapters import app  # noqa: E402
+from assistant.adapters.app import escape_markdown  # noqa: E402
+from assistant.conversation.dialogue import Dialogue  # noqa: E402
+from assistant.conversation.state import DialogueState  # noqa: E402
+from assistant.core.errors import KnowledgeBaseError  # noqa: E402
+from assistant.core.fields import FIELD_NAMES, FIELDS  # noqa: E402
+from assistant.core.knowledge import default_knowledge_dir  # noqa: E402
+from assistant.core.schemas import parse_profile  # noqa: E402
+from assistant.core.settings import Settings  # noqa: E402
 
 EXAMPLE = "38, makes $71k, spent 1.2k, buys online 5x, in store 7x, visits 6x a month, last bought 2 weeks ago"
 VIP = dict(age=45, income=90000, total_spending=2000, web_purchases=5, store_purchases=9,
@@ -333,7 +334,7 @@ def test_elem_ids_of_the_layout(demo):
 
 
 def test_form_numbers_carry_the_field_ranges(demo):
-    from assistant.fields import FIELDS_BY_NAME
+    from assistant.core.fields import FIELDS_BY_NAME
 
     numbers = {b.elem_id: b for b in demo.blocks.values() if isinstance(b, gr.Number)}
     for name, spec in FIELDS_BY_NAME.items():
@@ -344,7 +345,7 @@ def test_form_numbers_carry_the_field_ranges(demo):
 
 
 def test_form_labels_say_the_unit_once(texts):
-    from assistant.fields import FIELDS_BY_NAME as F
+    from assistant.core.fields import FIELDS_BY_NAME as F
 
     labels = {name: app.field_label(spec, texts) for name, spec in F.items()}
     assert labels == {"age": "Age (years)", "income": "Yearly income ($)", "total_spending": "Total spending ($)",

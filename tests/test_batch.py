@@ -13,14 +13,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from assistant.batch import (
-    ADDED_COLUMNS, BatchTexts, default_errors_path, inspect_file, load_batch_texts, neutralise_name, score_file,
-)
-from assistant.data import clean_customers
-from assistant.errors import DataFileError, KnowledgeBaseError
-from assistant.fields import FIELD_NAMES, FIELDS
-from assistant.schemas import parse_profile
-from assistant.synthetic import generate_customers, write_customers
+from assistant.batch.inspect import ADDED_COLUMNS, inspect_file
+from assistant.batch.texts import BatchTexts, load_batch_texts
+from assistant.batch.write import default_errors_path, neutralise_name
+from assistant.batch.score import score_file
+from assistant.model.data import clean_customers
+from assistant.core.errors import DataFileError, KnowledgeBaseError
+from assistant.core.fields import FIELD_NAMES, FIELDS
+from assistant.core.schemas import parse_profile
+from assistant.model.synthetic import generate_customers, write_customers
 
 GOOD = {"age": 38, "income": 71000, "total_spending": 1200, "web_purchases": 5, "store_purchases": 7,
         "web_visits_per_month": 6, "recency_days": 14}
@@ -293,7 +294,7 @@ def test_blank_lines_before_the_header(service, tmp_path):
 
 def test_the_python_reader_writes_what_the_arrow_reader_writes(service, tmp_path, monkeypatch):
     """Odd files fall back to Python's csv module; on a plain file both readers give the same bytes."""
-    import assistant.batch as batch
+    import assistant.batch.read as batch
 
     frame = fields_frame(700, seed=26)
     notes = ["=x", " padded ", "", "a;b", 'say "hi"', "-3", "plain"]

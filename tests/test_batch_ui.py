@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from assistant.batch import load_batch_texts
-from assistant.batch_ui import cleanup_old, score_upload, summary_figure, summary_table
-from assistant.fields import FIELDS
-from assistant.settings import Settings
-from assistant.synthetic import generate_customers, write_customers
+from assistant.batch.texts import load_batch_texts
+from assistant.adapters.batch_tab import cleanup_old, score_upload, summary_figure, summary_table
+from assistant.core.fields import FIELDS
+from assistant.core.settings import Settings
+from assistant.model.synthetic import generate_customers, write_customers
 
 from _browser import CHROMIUM, CHROMIUM_ARGS, need_chromium  # noqa: E402
 
@@ -105,7 +105,7 @@ def test_batch_tab_in_a_browser(service, tmp_path):
     import gradio as gr
     from playwright.sync_api import expect, sync_playwright
 
-    from assistant.batch_ui import batch_tab
+    from assistant.adapters.batch_tab import batch_tab
 
     texts = load_batch_texts().ui
     frame = generate_customers(400, seed=42)

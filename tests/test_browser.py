@@ -20,11 +20,11 @@ need_chromium(module_level=True)
 
 from playwright.sync_api import expect  # noqa: E402
 
-from assistant import app  # noqa: E402
-from assistant.dialogue import Dialogue  # noqa: E402
-from assistant.fields import FIELD_NAMES  # noqa: E402
-from assistant.schemas import parse_profile  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
+from assistant.adapters import app  # noqa: E402
+from assistant.conversation.dialogue import Dialogue  # noqa: E402
+from assistant.core.fields import FIELD_NAMES  # noqa: E402
+from assistant.core.schemas import parse_profile  # noqa: E402
+from assistant.core.settings import Settings  # noqa: E402
 
 pytestmark = pytest.mark.browser
 

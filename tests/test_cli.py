@@ -70,7 +70,7 @@ def test_train_on_synthetic_data(synthetic_file, tmp_path):
 
 
 def test_every_command_takes_model_dir():
-    from assistant.cli import build_parser
+    from assistant.adapters.cli import build_parser
 
     parser = build_parser()
     assert parser.parse_args(["train", "--data", "x.csv", "--model-dir", "/tmp/m"]).out == Path("/tmp/m")

@@ -13,14 +13,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.dialogue import (
-    Dialogue, DialogueState, DialogueTexts, Turn, load_dialogue_texts, render_result, user_text,
-)
-from assistant.errors import KnowledgeBaseError
-from assistant.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
-from assistant.knowledge import default_knowledge_dir
-from assistant.schemas import ProfileDraft
-from assistant.segmentation import SegmentationService
+from assistant.conversation.dialogue import Dialogue
+from assistant.conversation.state import DialogueState, Turn
+from assistant.conversation.texts import DialogueTexts, load_dialogue_texts
+from assistant.conversation.render import render_result, user_text
+from assistant.core.errors import KnowledgeBaseError
+from assistant.core.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
+from assistant.core.knowledge import default_knowledge_dir
+from assistant.core.schemas import ProfileDraft
+from assistant.model.segmentation import SegmentationService
 
 SEGMENT_KEYS = ("casual_shoppers", "vip_customers", "browsers_without_conversion", "digital_enthusiasts")
 ALL_IN_ONE = "38, makes $71k, spent 1.2k, buys online 5x, in store 7x, visits 6x a month, last bought 2 weeks ago"

@@ -2,7 +2,8 @@
 
 import pytest
 
-from assistant.dialogue import Dialogue, DialogueState
+from assistant.conversation.dialogue import Dialogue
+from assistant.conversation.state import DialogueState
 
 VIP = "45 years old, income 90k, spent 2,000, 5 web purchases, 9 store purchases, 2 visits a month, last bought 40 days ago"
 

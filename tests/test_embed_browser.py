@@ -17,9 +17,9 @@ from starlette.responses import HTMLResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
 from _web_helpers import free_socket, serving  # noqa: E402
-from assistant.schemas import parse_profile  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
-from assistant.web import create_app  # noqa: E402
+from assistant.core.schemas import parse_profile  # noqa: E402
+from assistant.core.settings import Settings  # noqa: E402
+from assistant.adapters.web import create_app  # noqa: E402
 
 pytestmark = pytest.mark.browser
 

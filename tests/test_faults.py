@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.segmentation import SegmentationService, default_model_dir
+from assistant.model.segmentation import SegmentationService, default_model_dir
 
 ARGS = ["--age", "45", "--income", "90000", "--total-spending", "2000", "--web-purchases", "5",
         "--store-purchases", "9", "--web-visits-per-month", "2", "--recency-days", "40"]

@@ -10,10 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.app import escape_user_text
-from assistant.dialogue import Dialogue, DialogueState
-from assistant.fields import FIELDS, FIELDS_BY_NAME
-from assistant.parsing import parse_message
+from assistant.adapters.app import escape_user_text
+from assistant.conversation.dialogue import Dialogue
+from assistant.conversation.state import DialogueState
+from assistant.core.fields import FIELDS, FIELDS_BY_NAME
+from assistant.conversation.parsing import parse_message
 
 WORDS = [s for f in FIELDS for s in f.synonyms[:4]] + [
     "what if", "why", "help", "start over", "cancel", "new customer", "compare", "VIP", "browsers", "strategy",

@@ -26,15 +26,16 @@ import pytest
 
 from _soak import ServerProcess, scored_file_path, sse_result
 from _web_helpers import serving
-from assistant import cli
-from assistant.batch import load_batch_texts, score_file
-from assistant.batch_ui import score_upload
-from assistant.errors import DataFileError, InvalidValueError
-from assistant.fields import FIELD_NAMES
-from assistant.schemas import parse_profile
-from assistant.settings import Settings
-from assistant.synthetic import generate_customers, write_customers
-from assistant.web import create_app
+from assistant.adapters import cli
+from assistant.batch.texts import load_batch_texts
+from assistant.batch.score import score_file
+from assistant.adapters.batch_tab import score_upload
+from assistant.core.errors import DataFileError, InvalidValueError
+from assistant.core.fields import FIELD_NAMES
+from assistant.core.schemas import parse_profile
+from assistant.core.settings import Settings
+from assistant.model.synthetic import generate_customers, write_customers
+from assistant.adapters.web import create_app
 
 HEADER = ["ID", *FIELD_NAMES]
 GOOD = [38, 71000, 1200, 5, 7, 6, 14]
@@ -295,7 +296,7 @@ def test_a_decimal_comma_is_refused_with_the_rule_never_misread(service, tmp_pat
 @pytest.mark.parametrize("text, number", [("71,000", 71000), ("1,234,567.5", 1234567.5), (" 52,000 ", 52000),
                                           ("52000", 52000), ("-1,000", None)])
 def test_field_check_reads_only_thousands_commas(text, number):
-    from assistant.fields import FIELDS_BY_NAME
+    from assistant.core.fields import FIELDS_BY_NAME
     if number is None:
         with pytest.raises(InvalidValueError, match="below the minimum"):
             FIELDS_BY_NAME["income"].check(text)
@@ -305,7 +306,7 @@ def test_field_check_reads_only_thousands_commas(text, number):
 
 @pytest.mark.parametrize("text", ["52000,50", "1,2", "12,34,567", ",5", "5,"])
 def test_field_check_refuses_a_misplaced_comma(text):
-    from assistant.fields import FIELDS_BY_NAME
+    from assistant.core.fields import FIELDS_BY_NAME
     with pytest.raises(InvalidValueError, match=f"income='{text}' has a comma that does not separate thousands"):
         FIELDS_BY_NAME["income"].check(text)
 
@@ -417,7 +418,7 @@ def test_thousands_separators_currency_and_ambiguous_dots(sep, typed, service, t
     assert out["segment_key"].tolist() == _labels(service, expected_good)
     for income, spend, web, expected in cases:      # the single-customer rules say the same
         for name, cell in (("income", income), ("total_spending", spend), ("web_purchases", web)):
-            from assistant.fields import FIELDS_BY_NAME
+            from assistant.core.fields import FIELDS_BY_NAME
             if isinstance(expected, str) and expected.startswith(f"{name}="):
                 with pytest.raises(InvalidValueError, match=re.escape(expected)):
                     FIELDS_BY_NAME[name].check(cell)

@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from assistant.data import MNT_COLUMNS, clean_customers, numeric_raw
-from assistant.errors import InvalidValueError, KnowledgeBaseError, ModelError
-from assistant.insights import (
-    answer_question, compute_profiles, fmt_lift, fmt_pct, fmt_rate, load_insight_texts, parse_question,
-    segment_profile, segment_summary, strategy_evidence,
-)
-from assistant.knowledge import load_knowledge
-from assistant.synthetic import generate_customers
+from assistant.model.data import MNT_COLUMNS, clean_customers, numeric_raw
+from assistant.core.errors import InvalidValueError, KnowledgeBaseError, ModelError
+from assistant.insights.answers import answer_question, parse_question
+from assistant.model.profiling import compute_profiles
+from assistant.insights.summaries import fmt_lift, fmt_pct, fmt_rate, segment_profile, segment_summary, strategy_evidence
+from assistant.insights.texts import load_insight_texts
+from assistant.core.knowledge import load_knowledge
+from assistant.model.synthetic import generate_customers
 
 CHANNELS = ["NumWebPurchases", "NumCatalogPurchases", "NumStorePurchases"]
 CAMPAIGNS = ["AcceptedCmp1", "AcceptedCmp2", "AcceptedCmp3", "AcceptedCmp4", "AcceptedCmp5"]
@@ -343,7 +343,7 @@ def test_a_model_without_profiles(service):
 
 
 def _knowledge_copy(tmp_path, edit):
-    from assistant.knowledge import default_knowledge_dir
+    from assistant.core.knowledge import default_knowledge_dir
 
     target = tmp_path / "knowledge"
     shutil.copytree(default_knowledge_dir(), target)
@@ -394,7 +394,7 @@ def test_numeric_raw_is_what_profiles_use(synthetic):
 
 def test_segment_profiles_section_builds_a_page_per_segment(service):
     gr = pytest.importorskip("gradio")
-    from assistant.insights_ui import segment_profiles_section
+    from assistant.adapters.segments_tab import segment_profiles_section
 
     with gr.Blocks() as demo:
         with gr.Tab("Segments"):
@@ -420,7 +420,7 @@ def test_profile_plots_read_at_any_width(service, key):
     they never meet at 360 px or 1440 px), horizontal bars whose category names are never rotated
     and whose value labels each sit at the end of their own bar, hidden rather than shrunk or
     overlapped when a bar is too thin; the side-by-side plots share one height."""
-    from assistant.insights import segment_figures
+    from assistant.insights.figures import segment_figures
 
     figs = segment_figures(service, key)
     assert set(figs) == {"product_mix", "channel_mix", "campaigns"}

@@ -5,8 +5,8 @@ import sys
 import pytest
 import yaml
 
-from assistant.errors import KnowledgeBaseError
-from assistant.knowledge import SEGMENT_KEYS, load_knowledge
+from assistant.core.errors import KnowledgeBaseError
+from assistant.core.knowledge import SEGMENT_KEYS, load_knowledge
 
 
 @pytest.fixture()
@@ -85,7 +85,7 @@ def test_cli_refuses_to_start_with_a_broken_knowledge_base(kb_copy):
 def test_readme_field_table_is_generated_from_the_field_declarations():
     from pathlib import Path
 
-    from assistant.docs import fields_markdown
+    from assistant.adapters.docs import fields_markdown
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert fields_markdown() in readme, "README field table is stale: run `python -m assistant.docs`"
+    assert fields_markdown() in readme, "README field table is stale: run `python -m assistant.adapters.docs`"

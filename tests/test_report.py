@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.cli import main
-from assistant.errors import AssistantError
-from assistant.report import build_report, report_texts, run_report
+from assistant.adapters.cli import main
+from assistant.core.errors import AssistantError
+from assistant.adapters.report import build_report, report_texts, run_report
 
 from _browser import CHROMIUM, CHROMIUM_ARGS, need_chromium  # noqa: E402
 SECTIONS = ("overview", "distributions", "relationships", "channels", "selection", "pca", "profiles")
@@ -67,7 +67,7 @@ def test_report_from_the_model_card_alone(card_report, service):
     _, count = build_report(service)
     assert page.count('class="plotly-graph-div"') == count == CARD_PLOTS
     # every segment's data-driven summary and strategy evidence is in the page
-    from assistant.insights import segment_summary, strategy_evidence
+    from assistant.insights.summaries import segment_summary, strategy_evidence
 
     for key in service.knowledge.segments:
         assert segment_summary(service, key) in page
@@ -87,7 +87,7 @@ def test_report_with_a_customer_file(synthetic_file, service, tmp_path, capsys):
     plots = page.count('class="plotly-graph-div"')
     assert plots == DATA_PLOTS and f"{plots} plots" in printed
     # distributions were recomputed from the file: its cleaning counts are shown, not the card's
-    from assistant.data import load_customers
+    from assistant.model.data import load_customers
 
     data = load_customers(synthetic_file)
     assert f"<td>{rt.overview.rows_kept}</td><td class=\"num\">{data.report.rows_kept:,}</td>" in page
@@ -146,8 +146,8 @@ def test_report_opens_offline_in_chromium(card_report):
 
 
 def test_report_for_a_file_with_only_the_required_columns(service, tmp_path):
-    from assistant.data import REQUIRED_COLUMNS
-    from assistant.synthetic import generate_customers, write_customers
+    from assistant.model.data import REQUIRED_COLUMNS
+    from assistant.model.synthetic import generate_customers, write_customers
 
     path = write_customers(generate_customers(600, seed=11)[list(REQUIRED_COLUMNS)], tmp_path / "minimal.csv",
                            delimiter=";")

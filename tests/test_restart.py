@@ -22,8 +22,8 @@ import pyarrow.csv as pacsv
 import pytest
 
 from _soak import scored_file_path, sse_result, stop_process
-from assistant.batch import score_file
-from assistant.fields import FIELD_NAMES
+from assistant.batch.score import score_file
+from assistant.core.fields import FIELD_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 CUSTOMER = {"age": 45, "income": 90000, "total_spending": 2000, "web_purchases": 5, "store_purchases": 9,

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assistant.errors import InvalidProfileError, ModelError
-from assistant.fields import FIELD_NAMES, FIELDS
-from assistant.schemas import CustomerProfile, SegmentResult
-from assistant.segmentation import SegmentationService
+from assistant.core.errors import InvalidProfileError, ModelError
+from assistant.core.fields import FIELD_NAMES, FIELDS
+from assistant.core.schemas import CustomerProfile, SegmentResult
+from assistant.model.segmentation import SegmentationService
 
 KEYS = {"casual_shoppers", "vip_customers", "browsers_without_conversion", "digital_enthusiasts"}
 
@@ -34,7 +34,7 @@ def test_fast_path_equals_sklearn_on_every_training_row(service, real_data):
 
 @pytest.mark.parametrize("k", range(1, 11))
 def test_tournament_argmin_equals_numpy_argmin_ties_included(k):
-    from assistant.segmentation import _tournament_argmin
+    from assistant.model.segmentation import _tournament_argmin
 
     rng = np.random.default_rng(k)
     scores = rng.integers(0, 4, size=(k, 5000)).astype(float)     # few distinct values: ties everywhere

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from assistant.sessions import SessionStore
+from assistant.adapters.sessions import SessionStore
 
 
 class FakeClock:

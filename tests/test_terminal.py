@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.fields import FIELD_NAMES
-from assistant.segmentation import SegmentationService
-from assistant.terminal import markdown_to_text, run_chat
+from assistant.core.fields import FIELD_NAMES
+from assistant.model.segmentation import SegmentationService
+from assistant.adapters.terminal import markdown_to_text, run_chat
 
 ROOT = Path(__file__).resolve().parent.parent
 

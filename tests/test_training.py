@@ -8,12 +8,12 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-from assistant.data import load_customers
-from assistant.errors import ModelError, TrainingError
-from assistant.fields import FIELD_NAMES
-from assistant.knowledge import load_knowledge
-from assistant.segmentation import SegmentationService
-from assistant.training import choose_k, find_elbow, fit_pipeline, name_clusters, train, write_model
+from assistant.model.data import load_customers
+from assistant.core.errors import ModelError, TrainingError
+from assistant.core.fields import FIELD_NAMES
+from assistant.core.knowledge import load_knowledge
+from assistant.model.segmentation import SegmentationService
+from assistant.model.training import choose_k, find_elbow, fit_pipeline, name_clusters, train, write_model
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_interrupted_write_keeps_the_previous_model(synthetic_file, knowledge, t
     before = (tmp_path / "model_card.json").read_bytes()
     bundle2, card2 = train(data, knowledge, k=4, seed=2, ks=range(2, 5))
 
-    import assistant.training as training
+    import assistant.model.training as training
 
     real_write = training.atomic_write_bytes
 

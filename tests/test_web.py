@@ -18,9 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from _web_helpers import free_socket, prefix_proxy, serving
-from assistant.errors import AssistantError
-from assistant.settings import Settings
-from assistant.web import create_app, credentials_checker, frame_ancestors_policy, run_server
+from assistant.core.errors import AssistantError
+from assistant.core.settings import Settings
+from assistant.adapters.web import create_app, credentials_checker, frame_ancestors_policy, run_server
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = {"age": 38, "income": 52000, "total_spending": 600, "web_purchases": 4, "store_purchases": 6,
@@ -191,7 +191,7 @@ def test_works_behind_a_prefix_stripping_proxy(service):
 
 
 def test_cli_refuses_a_public_link_without_auth(capsys, monkeypatch):
-    from assistant import cli
+    from assistant.adapters import cli
 
     monkeypatch.delenv("SEGMENT_ASSISTANT_AUTH", raising=False)
     assert cli.main(["serve", "--share"]) == 2
@@ -303,7 +303,7 @@ def test_listening_socket_says_tcp_so_keep_alive_answers_are_not_delayed():
     SOCK_STREAM) has proto 0 and every kept-alive answer then waits ~40 ms (Nagle + delayed ACK)."""
     import socket
 
-    from assistant.web import _listen
+    from assistant.adapters.web import _listen
 
     sock = _listen("127.0.0.1", 0)
     try:

@@ -45,11 +45,11 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 import sklearn  # noqa: E402
 
-from assistant.batch import _one_blas_thread, _score, score_file  # noqa: E402
-from assistant.data import clean_customers, derive_fields  # noqa: E402
-from assistant.fields import FIELD_NAMES, FIELDS  # noqa: E402
-from assistant.segmentation import SegmentationService  # noqa: E402
-from assistant.synthetic import generate_customers, write_customers  # noqa: E402
+from assistant.batch.score import _one_blas_thread, _score, score_file  # noqa: E402
+from assistant.model.data import clean_customers, derive_fields  # noqa: E402
+from assistant.core.fields import FIELD_NAMES, FIELDS  # noqa: E402
+from assistant.model.segmentation import SegmentationService  # noqa: E402
+from assistant.model.synthetic import generate_customers, write_customers  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "batch.md"
 

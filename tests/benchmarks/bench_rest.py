@@ -308,10 +308,10 @@ def stop_server(proc: subprocess.Popen) -> None:
 def make_customers(n: int, seed: int) -> list[dict]:
     """``n`` distinct valid customers (the seven fields) drawn from cleaned synthetic data."""
     sys.path.insert(0, str(ROOT))
-    from assistant.data import clean_customers
-    from assistant.fields import FIELDS
-    from assistant.schemas import CustomerProfile
-    from assistant.synthetic import generate_customers
+    from assistant.model.data import clean_customers
+    from assistant.core.fields import FIELDS
+    from assistant.core.schemas import CustomerProfile
+    from assistant.model.synthetic import generate_customers
 
     features = clean_customers(generate_customers(int(n * 1.1) + 100, seed=seed)).features
     features = features.drop_duplicates()
@@ -327,7 +327,7 @@ def make_customers(n: int, seed: int) -> list[dict]:
 
 def chat_messages(customer: dict) -> list[str]:
     """One field per turn, named by its first synonym (``age 45``), then ``why?``."""
-    from assistant.fields import FIELDS
+    from assistant.core.fields import FIELDS
 
     def number(v) -> str:
         return str(v) if isinstance(v, int) else f"{v:.2f}".rstrip("0").rstrip(".")
@@ -368,8 +368,8 @@ def main() -> int:
     import psutil
 
     sys.path.insert(0, str(ROOT))
-    from assistant.schemas import CustomerProfile
-    from assistant.segmentation import SegmentationService
+    from assistant.core.schemas import CustomerProfile
+    from assistant.model.segmentation import SegmentationService
 
     load_before = os.getloadavg()
     customers = make_customers(args.customers, seed=11)

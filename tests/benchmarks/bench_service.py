@@ -25,9 +25,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import sklearn  # noqa: E402
 
-from assistant.fields import FIELD_NAMES, FIELDS  # noqa: E402
-from assistant.schemas import CustomerProfile  # noqa: E402
-from assistant.segmentation import SegmentationService  # noqa: E402
+from assistant.core.fields import FIELD_NAMES, FIELDS  # noqa: E402
+from assistant.core.schemas import CustomerProfile  # noqa: E402
+from assistant.model.segmentation import SegmentationService  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "service.md"
 

@@ -1,7 +1,7 @@
 """The web adapter: one ASGI app serving the Gradio UI at ``/`` and the REST API at ``/api/v1``.
 
 ``create_app(settings, service=...)`` builds a FastAPI app holding the versioned REST API
-(:mod:`assistant.api`), ``/healthz``, the OpenAPI docs and, mounted last at ``/``, the Gradio UI
+(:mod:`assistant.adapters.api`), ``/healthz``, the OpenAPI docs and, mounted last at ``/``, the Gradio UI
 from :mod:`assistant.app`, all sharing the one loaded service. ``run_server`` serves it with
 uvicorn and, with ``--share``, opens a Gradio share tunnel to it.
 
@@ -39,9 +39,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.api import build_api_router, install_error_handlers
-from assistant.errors import AssistantError
-from assistant.sessions import SessionStore
+from assistant.adapters.api import build_api_router, install_error_handlers
+from assistant.adapters.sessions import SessionStore
+from assistant.core.errors import AssistantError
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ _LOGIN_MARK = b'"auth_required":true'
 def create_app(settings, *, service, dialogue=None, ui: bool = True) -> FastAPI:
     """The whole web app for one loaded service. ``ui=False`` leaves out the Gradio UI (REST only)."""
     if dialogue is None:
-        from assistant.dialogue import Dialogue
+        from assistant.conversation.dialogue import Dialogue
 
         dialogue = Dialogue.create(service, knowledge_dir=settings.knowledge_dir,
                                    max_message_chars=settings.max_message_chars)
@@ -228,7 +228,7 @@ def create_app(settings, *, service, dialogue=None, ui: bool = True) -> FastAPI:
             yield
         finally:
             if ui:
-                from assistant.batch_ui import remove_process_workdir
+                from assistant.adapters.batch_tab import remove_process_workdir
 
                 remove_process_workdir()    # scored customer files do not outlive the server
 
@@ -289,7 +289,7 @@ def _mount_ui(app: FastAPI, *, settings, service, dialogue, check) -> None:
     import gradio as gr
     from fastapi.responses import FileResponse
 
-    from assistant import app as ui_app
+    from assistant.adapters import app as ui_app
 
     loader = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
 
@@ -299,7 +299,7 @@ def _mount_ui(app: FastAPI, *, settings, service, dialogue, check) -> None:
         ``./assets/index-*.js`` relative to itself, which the mounted UI serves."""
         return FileResponse(loader, media_type="text/javascript")
 
-    from assistant.batch_ui import batch_tab
+    from assistant.adapters.batch_tab import batch_tab
 
     demo = ui_app.build_app(service, settings=settings, dialogue=dialogue, extra_tabs=[batch_tab])
     gr.mount_gradio_app(

@@ -5,7 +5,7 @@
 * Inputs: a folder (every ``*.csv``, ``*.tsv``, ``*.txt``, ``*.parquet``, ``*.pq`` in it), a glob
   pattern, or a single file. Each file is one partition; CSV and Parquet may be mixed.
 * A ``dask.dataframe`` is built with ``dd.from_map`` (one task per partition). Each task scores its
-  partition with the local engine's streaming code (:func:`assistant.batch.score_file`), so a
+  partition with the local engine's streaming code (:func:`assistant.batch.score.score_file`), so a
   partition's output is byte for byte what the local engine writes for that file, memory stays
   bounded per task, and the results (one summary row per partition) are combined on the client.
 * Output: one file per partition in the output folder, named after the input file with the output
@@ -28,7 +28,6 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,14 +35,14 @@ from typing import TYPE_CHECKING, Iterator
 
 from pydantic import BaseModel
 
-from assistant.batch import (
-    PARQUET_SUFFIXES, BatchSummary, CliTexts, _StderrProgress, combine_summaries, file_collection_year,
-    format_summary, inspect_file, score_file,
-)
-from assistant.errors import AssistantError, DataFileError
+from assistant.batch.inspect import PARQUET_SUFFIXES, inspect_file
+from assistant.batch.read import file_collection_year
+from assistant.batch.score import score_file
+from assistant.batch.summary import BatchSummary, combine_summaries
+from assistant.core.errors import AssistantError, DataFileError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from assistant.segmentation import SegmentationService
+    from assistant.model.segmentation import SegmentationService
 
 PARTITION_SUFFIXES = (".csv", ".tsv", ".txt", *PARQUET_SUFFIXES)
 INSTALL_HINT = "pip install -e .[dask]"
@@ -212,31 +211,5 @@ def _as_is(client) -> Iterator[object]:
     yield client
 
 
-def run_dask(args, *, service: "SegmentationService", texts: CliTexts) -> int:
-    """The ``--engine dask`` branch of ``segment-assistant score``."""
-    progress = _StderrProgress(texts.partition_progress, input=str(args.input))
-
-    def on_partition(done: int, total: int) -> None:
-        progress.show(final=done >= total, done=done, total=total)
-
-    try:
-        result = score_partitions(service, args.input, args.output, fmt=args.format, chunksize=args.chunksize,
-                                  scheduler=args.scheduler, progress=on_partition)
-    finally:
-        progress.close()
-    if result.total is not None:
-        print(format_summary(result.total, texts))
-        print(texts.partitions.format(partitions=len(result.partitions), output=args.output))
-        for part in result.partitions:
-            if part.errors_path:
-                print(f"  {part.errors_path}")
-    if result.failures:
-        for failure in result.failures:
-            print(f"{failure.input_path}: {failure.error}", file=sys.stderr)
-        raise DataFileError(f"{len(result.failures)} of {len(result.failures) + len(result.partitions)} "
-                            f"partition(s) could not be scored (listed above)")
-    return 0
-
-
-__all__ = ["DistributedSummary", "PartitionFailure", "dask_client", "resolve_partitions", "run_dask",
+__all__ = ["DistributedSummary", "PartitionFailure", "dask_client", "resolve_partitions", 
            "score_partitions"]

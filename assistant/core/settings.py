@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.errors import AssistantError
+from assistant.core.errors import AssistantError
 
 AUTH_ENV = "SEGMENT_ASSISTANT_AUTH"  # "user:pass" or "user1:pass1,user2:pass2"
 

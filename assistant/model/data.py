@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from assistant.errors import DataFileError
-from assistant.fields import FIELD_NAMES, FIELDS
+from assistant.core.errors import DataFileError
+from assistant.core.fields import FIELD_NAMES, FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def numeric_raw(raw: pd.DataFrame) -> pd.DataFrame:
 
 def default_data_path() -> Path:
     """Where the real file usually lives: ../shared/data beside the checkout."""
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "marketing_campaign.csv"
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "marketing_campaign.csv"
 
 
 __all__ = [

@@ -26,10 +26,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assistant.errors import AssistantError, InvalidProfileError, InvalidValueError
-from assistant.fields import FIELD_NAMES, FIELDS_BY_NAME
-from assistant.insights import SegmentProfile, segment_profile
-from assistant.schemas import CustomerProfile, SegmentInfo, SegmentResult, validation_problems
+from assistant.core.errors import AssistantError, InvalidProfileError, InvalidValueError
+from assistant.core.fields import FIELD_NAMES, FIELDS_BY_NAME
+from assistant.core.schemas import CustomerProfile, SegmentInfo, SegmentResult, validation_problems
+from assistant.insights.profiles import SegmentProfile
+from assistant.insights.summaries import segment_profile
 
 log = logging.getLogger(__name__)
 

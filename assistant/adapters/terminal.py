@@ -1,9 +1,9 @@
-"""The terminal chat (``segment-assistant chat``): an adapter over :mod:`assistant.dialogue`.
+"""The terminal chat (``segment-assistant chat``): an adapter over :mod:`assistant.conversation`.
 
 Interactive mode prints the greeting, then one plain-text reply per line typed (the user's own
 words quoted in a reply are shown exactly as typed, see :func:`literal`); ``--json`` mode
 reads one message per stdin line and prints exactly one JSON object per line
-(``{"reply", "profile", "complete", "result"}``, see :meth:`assistant.dialogue.Turn.as_json`),
+(``{"reply", "profile", "complete", "result"}``, see :meth:`assistant.conversation.state.Turn.as_json`),
 with no greeting. End of input ends the chat with exit code 0.
 
 Lines are read as bytes and decoded leniently (invalid UTF-8 never stops the chat), and at most
@@ -18,7 +18,9 @@ import json
 import re
 from typing import IO, Iterator
 
-from assistant.dialogue import DEFAULT_MAX_MESSAGE_CHARS, Dialogue, DialogueState
+from assistant.conversation.dialogue import Dialogue
+from assistant.conversation.state import DialogueState
+from assistant.conversation.texts import DEFAULT_MAX_MESSAGE_CHARS
 
 _CHUNK = 1 << 16
 

@@ -1,10 +1,10 @@
 """The Batch tab of the web app: upload a customer file, get it back scored.
 
-``batch_tab(service, settings)`` is meant for ``assistant.app.build_app(..., extra_tabs=[batch_tab])``,
+``batch_tab(service, settings)`` is meant for ``assistant.adapters.app.build_app(..., extra_tabs=[batch_tab])``,
 which calls it inside the open ``gr.Blocks``/``gr.Tabs``. The tab holds an upload box (CSV in either
 format, or Parquet), a Score button with a progress bar, the segment counts and averages (table),
 a bar chart, the scored file to download and, when some rows could not be scored, the errors file.
-Scoring is :func:`assistant.batch.score_file`; every text shown comes from ``knowledge/batch.yaml``.
+Scoring is :func:`assistant.batch.score.score_file`; every text shown comes from ``knowledge/batch.yaml``.
 
 Limits and temporary files:
 
@@ -32,16 +32,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from assistant.batch import BatchSummary, UiTexts, load_batch_texts, score_file
-from assistant.errors import AssistantError
-from assistant.fields import FIELDS_BY_NAME, format_duration
-from assistant.plots import SEGMENT_COLOURS
-from assistant.settings import Settings
+from assistant.batch.score import score_file
+from assistant.batch.summary import BatchSummary
+from assistant.batch.texts import UiTexts, load_batch_texts
+from assistant.core.errors import AssistantError
+from assistant.core.fields import FIELDS_BY_NAME, format_duration
+from assistant.core.settings import Settings
+from assistant.model.plots import SEGMENT_COLOURS
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from assistant.segmentation import SegmentationService
+    from assistant.model.segmentation import SegmentationService
 
 OUTPUT_TTL_SECONDS = 3600.0
 WORKDIR_NAME = "segment-assistant-batch"

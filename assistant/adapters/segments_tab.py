@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from assistant.errors import ModelError
-from assistant.insights import evidence_lines, fmt_pct, insight_texts, profile_figures, profiles_of, summarise
+from assistant.core.errors import ModelError
+from assistant.insights.figures import profile_figures
+from assistant.insights.profiles import profiles_of
+from assistant.insights.summaries import evidence_lines, fmt_pct, summarise
+from assistant.insights.texts import insight_texts
 
 if TYPE_CHECKING:  # pragma: no cover
-    from assistant.segmentation import SegmentationService
+    from assistant.model.segmentation import SegmentationService
 
 SECTION_ID = "segment-profiles"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from assistant.data import ALL_COLUMNS, MNT_COLUMNS
+from assistant.model.data import ALL_COLUMNS, MNT_COLUMNS
 
 # Per latent group: share, and (mean, sd) of the seven fields in FIELD order.
 _GROUPS = {

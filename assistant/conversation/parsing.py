@@ -2,7 +2,7 @@
 
 ``parse_message("38, makes $71k, spent 1.2k, buys online 5x, in store 7x, visits 6x a month,
 last bought 2 weeks ago")`` gives all seven fields. Pure Python (stdlib ``re``); the only rules are
-the ones below, and the words come from the ``synonyms`` of each field in :mod:`assistant.fields`.
+the ones below, and the words come from the ``synonyms`` of each field in :mod:`assistant.core.fields`.
 
 How a message is read
 ---------------------
@@ -63,11 +63,12 @@ How a message is read
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
-from assistant.errors import InvalidValueError
-from assistant.fields import AMBIGUOUS_DOT, AMBIGUOUS_DOT_RULE, FIELD_NAMES, FIELDS, FIELDS_BY_NAME
-from assistant.schemas import ProfileDraft
+from assistant.core.errors import InvalidValueError
+from assistant.core.fields import AMBIGUOUS_DOT, AMBIGUOUS_DOT_RULE, FIELD_NAMES, FIELDS, FIELDS_BY_NAME
+from assistant.core.schemas import ProfileDraft
 
 MAX_CHARS = 10_000
 

@@ -1,7 +1,7 @@
 """The Gradio app: a chat and a form over one segmentation service, plus a Segments tab.
 
 ``build_app(service, settings=..., dialogue=..., extra_tabs=...)`` returns a ``gr.Blocks``; it
-does not launch it. ``assistant.web`` mounts it into FastAPI with ``theme=APP_THEME`` and
+does not launch it. ``assistant.adapters.web`` mounts it into FastAPI with ``theme=APP_THEME`` and
 ``css=APP_CSS`` (Gradio 6 takes both at launch/mount time, not in ``gr.Blocks``).
 
 * Every handler is a module-level function; ``build_app`` binds the service, the dialogue and
@@ -45,17 +45,18 @@ import gradio as gr
 from gradio.components.plot import PlotData
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assistant.insights_ui import segment_profiles_section
-from assistant.dialogue import Dialogue, DialogueState
-from assistant.errors import InvalidProfileError
-from assistant.fields import FIELD_NAMES, FIELDS
-from assistant.knowledge import default_knowledge_dir, validate_yaml
-from assistant.plots import SEGMENT_COLOURS
-from assistant.schemas import CustomerProfile, SegmentResult, parse_profile
-from assistant.settings import Settings
+from assistant.adapters.segments_tab import segment_profiles_section
+from assistant.conversation.dialogue import Dialogue
+from assistant.conversation.state import DialogueState
+from assistant.core.errors import InvalidProfileError
+from assistant.core.fields import FIELD_NAMES, FIELDS
+from assistant.core.knowledge import default_knowledge_dir, validate_yaml
+from assistant.core.schemas import CustomerProfile, SegmentResult, parse_profile
+from assistant.core.settings import Settings
+from assistant.model.plots import SEGMENT_COLOURS
 
 if TYPE_CHECKING:
-    from assistant.segmentation import SegmentationService
+    from assistant.model.segmentation import SegmentationService
 
 APP_TEXTS_FILE = "app.yaml"
 CUSTOMER_COLOUR = "#111827"
@@ -602,7 +603,7 @@ def _segments_tab(service: "SegmentationService", texts: AppTexts) -> None:
 
 def build_app(service: "SegmentationService", *, settings: Settings | None = None, dialogue: Dialogue | None = None,
               extra_tabs: Sequence[Callable[["SegmentationService", Settings], None]] = ()) -> gr.Blocks:
-    """The Gradio Blocks for ``service``. Not launched: see ``assistant.web`` (or ``demo.launch``
+    """The Gradio Blocks for ``service``. Not launched: see ``assistant.adapters.web`` (or ``demo.launch``
     with ``theme=APP_THEME, css=APP_CSS``). ``extra_tabs`` are called, in order, inside the Blocks
     after the built-in tabs, each with ``(service, settings)``, so each can add its own ``gr.Tab``."""
     settings = settings or Settings()

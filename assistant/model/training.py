@@ -34,12 +34,12 @@ from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from assistant.data import CustomerData
-from assistant.errors import TrainingError
-from assistant.fields import FIELD_NAMES
-from assistant.files import atomic_write_bytes
-from assistant.insights import compute_profiles
-from assistant.knowledge import KnowledgeBase
+from assistant.core.errors import TrainingError
+from assistant.core.fields import FIELD_NAMES
+from assistant.core.files import atomic_write_bytes
+from assistant.core.knowledge import KnowledgeBase
+from assistant.model.data import CustomerData
+from assistant.model.profiling import compute_profiles
 
 Progress = Callable[[int, int, str], None]
 CARD_NAME = "model_card.json"
@@ -286,7 +286,7 @@ def write_model(bundle: dict, card: dict, out_dir: str | Path, *, plots: bool = 
     bundle_name = f"model-{digest[:12]}.joblib"
     atomic_write_bytes(out / bundle_name, payload)
     if plots:
-        from assistant.plots import write_training_plots
+        from assistant.model.plots import write_training_plots
 
         card = {**card, "plots": write_training_plots(card, out)}
     card = {**card, "bundle_file": bundle_name, "bundle_sha256": digest}

@@ -1,7 +1,7 @@
 """Generated documentation: the field table in the README comes from the field declarations.
 
-    python -m assistant.docs            # print the table
-    python -m assistant.docs --write    # update it in README.md between its markers
+    python -m assistant.adapters.docs            # print the table
+    python -m assistant.adapters.docs --write    # update it in README.md between its markers
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import re
 import sys
 from pathlib import Path
 
-from assistant.fields import FIELDS
+from assistant.core.fields import FIELDS
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def fields_markdown() -> str:

@@ -25,20 +25,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from assistant.errors import AssistantError
-from assistant.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
-from assistant.files import atomic_write_text
-from assistant.insights import (
-    ANY_ACCEPTED, BASE, CHANNEL_COLUMNS, RESPONSE_COLUMN, InsightsTexts, TemplateBlock, compute_profiles,
-    evidence_lines, fmt_lift, fmt_money, fmt_num, fmt_pct, fmt_rate, insight_texts, profile_figures, profiles_of,
-    style_figure, summarise,
-)
-from assistant.knowledge import validate_yaml
+from assistant.core.errors import AssistantError
+from assistant.core.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
+from assistant.core.files import atomic_write_text
+from assistant.core.knowledge import validate_yaml
+from assistant.insights.figures import profile_figures, style_figure
+from assistant.insights.profiles import profiles_of
+from assistant.insights.summaries import evidence_lines, fmt_lift, fmt_money, fmt_num, fmt_pct, fmt_rate, summarise
+from assistant.insights.texts import InsightsTexts, TemplateBlock, insight_texts
+from assistant.model.profiling import ANY_ACCEPTED, BASE, CHANNEL_COLUMNS, RESPONSE_COLUMN, compute_profiles
 
 if TYPE_CHECKING:  # pragma: no cover
-    from assistant.data import CustomerData
-    from assistant.knowledge import KnowledgeBase
-    from assistant.segmentation import SegmentationService
+    from assistant.core.knowledge import KnowledgeBase
+    from assistant.model.data import CustomerData
+    from assistant.model.segmentation import SegmentationService
 
 REPORT_FILE = "report.yaml"
 MAX_SCATTER_POINTS = 3000
@@ -182,7 +182,7 @@ def report_texts(kb: "KnowledgeBase") -> ReportTexts:
 
 
 def _colour(key: str) -> str:
-    from assistant.plots import SEGMENT_COLOURS
+    from assistant.model.plots import SEGMENT_COLOURS
 
     return SEGMENT_COLOURS.get(key, "#F58518")
 
@@ -603,13 +603,13 @@ def _key_figures(seg: dict, base: dict, p: ProfileTexts) -> list[list[str]]:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (see :mod:`assistant.files`)."""
+    """Write ``text`` to ``path`` atomically (see :mod:`assistant.core.files`)."""
     atomic_write_text(path, text)
 
 
 def run_report(args, *, service: "SegmentationService") -> int:
     """``segment-assistant report [--data PATH] -o report.html``."""
-    from assistant.data import load_customers
+    from assistant.model.data import load_customers
 
     output = Path(args.output)
     if output.is_dir():

@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from assistant.errors import InvalidValueError
+from assistant.core.errors import InvalidValueError
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,15 +13,15 @@ from typing import Any, ClassVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from assistant.errors import KnowledgeBaseError
-from assistant.fields import FIELD_NAMES
-from assistant.schemas import Strategy
+from assistant.core.errors import KnowledgeBaseError
+from assistant.core.fields import FIELD_NAMES
+from assistant.core.schemas import Strategy
 
 SEGMENT_KEYS = ("casual_shoppers", "vip_customers", "browsers_without_conversion", "digital_enthusiasts")
 
 
 def default_knowledge_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "knowledge"
+    return Path(__file__).resolve().parents[2] / "knowledge"
 
 
 class _Strict(BaseModel):

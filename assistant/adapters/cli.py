@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from assistant.errors import AssistantError
-from assistant.fields import FIELDS
+from assistant.core.errors import AssistantError
+from assistant.core.fields import FIELDS
 
 EXIT_USAGE = 2
 
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_service(args):
-    from assistant.segmentation import SegmentationService
+    from assistant.model.segmentation import SegmentationService
 
     return SegmentationService.load(args.model_dir, knowledge_dir=getattr(args, "knowledge_dir", None))
 
@@ -102,10 +102,10 @@ def _progress(step: int, total: int, message: str) -> None:
 
 
 def cmd_train(args) -> int:
-    from assistant.data import load_customers
-    from assistant.knowledge import load_knowledge
-    from assistant.segmentation import default_model_dir
-    from assistant.training import train, write_model
+    from assistant.core.knowledge import load_knowledge
+    from assistant.model.data import load_customers
+    from assistant.model.segmentation import default_model_dir
+    from assistant.model.training import train, write_model
 
     if args.k != "auto":
         try:
@@ -135,7 +135,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from assistant.schemas import parse_profile
+    from assistant.core.schemas import parse_profile
 
     profile = parse_profile({f.name: getattr(args, f.name) for f in FIELDS})
     service = _load_service(args)
@@ -176,21 +176,21 @@ def cmd_segments(args) -> int:
 
 
 def cmd_model_card(args) -> int:
-    from assistant.segmentation import default_model_dir, read_card
+    from assistant.model.segmentation import default_model_dir, read_card
 
     print(json.dumps(read_card(args.model_dir or default_model_dir()), indent=1))
     return 0
 
 
 def cmd_chat(args) -> int:
-    from assistant.terminal import run_chat
+    from assistant.adapters.terminal import run_chat
 
     return run_chat(_load_service(args), json_mode=args.json, stdin=sys.stdin, stdout=sys.stdout)
 
 
 def cmd_serve(args) -> int:
-    from assistant.settings import Settings, resolve_auth
-    from assistant.web import run_server
+    from assistant.adapters.web import run_server
+    from assistant.core.settings import Settings, resolve_auth
 
     auth = resolve_auth(auth=args.auth, auth_file=args.auth_file)
     if args.share and not auth and not args.share_without_auth:
@@ -205,13 +205,13 @@ def cmd_serve(args) -> int:
 
 
 def cmd_score(args) -> int:
-    from assistant.batch import run_score
+    from assistant.adapters.score_command import run_score
 
     return run_score(args, service=_load_service(args))
 
 
 def cmd_report(args) -> int:
-    from assistant.report import run_report
+    from assistant.adapters.report import run_report
 
     return run_report(args, service=_load_service(args))
 

@@ -1,0 +1,155 @@
+"""Write the scored file and the errors file: formula-safe CSV cells, Parquet, atomic renames."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from assistant.core.errors import DataFileError
+
+if TYPE_CHECKING:  # pragma: no cover
+    pass
+from assistant.batch.inspect import PARQUET_SUFFIXES
+from assistant.batch.validate import _is_text
+
+_RISKY = r"^[=+\-@\t\r]"
+_PLAIN_NUMBER = r"^\s*[+-]?(\d[\d,]*(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
+
+
+_WRITE_BATCH = 65_536  # rows the CSV writer formats at a time (its default of 1,024 costs ~10% more)
+
+
+def _neutralise(arr: pa.Array) -> pa.Array:
+    """Prefix text cells that a spreadsheet would run as a formula with a single quote."""
+    if pa.types.is_dictionary(arr.type):
+        return pa.DictionaryArray.from_arrays(arr.indices, _neutralise(arr.dictionary))
+    if not _is_text(arr.type) or len(arr) == 0:
+        return arr
+    risky = pc.fill_null(pc.match_substring_regex(arr, _RISKY), False)
+    if not pc.any(risky).as_py():
+        return arr
+    fix = pc.and_(risky, pc.invert(pc.fill_null(pc.match_substring_regex(arr, _PLAIN_NUMBER), False)))
+    if not pc.any(fix).as_py():
+        return arr
+    quote, empty = pa.scalar("'", arr.type), pa.scalar("", arr.type)
+    return pc.if_else(fix, pc.binary_join_element_wise(quote, arr, empty), arr)
+
+
+def _csv_type(t: pa.DataType) -> pa.DataType:
+    return pa.string() if pa.types.is_nested(t) else t
+
+
+def _csv_safe(arr: pa.Array) -> pa.Array:
+    """Lists, structs and maps (Parquet input) as JSON text: a CSV cell cannot hold them. Per-row Python,
+    but only for such columns."""
+    if not pa.types.is_nested(arr.type):
+        return arr
+    import json
+
+    return pa.array([None if v is None else json.dumps(v, default=str, ensure_ascii=False) for v in arr.to_pylist()],
+                    type=pa.string())
+
+
+def neutralise_name(name: str) -> str:
+    """A header name made safe for spreadsheets (same rule as cells)."""
+    if re.match(_RISKY, name) and not re.match(_PLAIN_NUMBER, name):
+        return "'" + name
+    return name
+
+
+# ============================================================================ writing
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+class _AtomicPath:
+    """A temporary file beside ``final``, renamed onto it by commit() and removed by discard()."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self._remove_orphans()
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.{os.getpid()}.", suffix=".part")
+        os.close(fd)
+        self.tmp = Path(tmp)
+
+    def _remove_orphans(self) -> None:
+        """Temporary files of earlier runs to the same target whose process is gone (killed with SIGKILL)."""
+        prefix = f".{self.final.name}."
+        for sibling in self.final.parent.glob(f"{glob.escape(prefix)}*.part"):
+            pid = sibling.name[len(prefix):].split(".", 1)[0]
+            if pid.isdigit() and not _process_alive(int(pid)):
+                sibling.unlink(missing_ok=True)
+
+    def commit(self) -> None:
+        os.chmod(self.tmp, 0o644)
+        os.replace(self.tmp, self.final)
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
+class _TableWriter:
+    def __init__(self, final: Path, fmt: str, schema: pa.Schema, delimiter: str) -> None:
+        self.target = _AtomicPath(final)
+        self.fmt = fmt
+        self.schema = schema
+        self.file_schema = schema
+        try:
+            if fmt == "csv":
+                self.file_schema = pa.schema([f.with_name(neutralise_name(f.name)) for f in schema])
+                self.writer = pacsv.CSVWriter(str(self.target.tmp), self.file_schema,
+                                              write_options=pacsv.WriteOptions(delimiter=delimiter, batch_size=_WRITE_BATCH))
+            else:
+                self.writer = pq.ParquetWriter(str(self.target.tmp), schema)
+        except BaseException:
+            self.target.discard()
+            raise
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self.file_schema is not self.schema:
+            batch = pa.RecordBatch.from_arrays(batch.columns, schema=self.file_schema)
+        self.writer.write_batch(batch)
+
+    def commit(self) -> None:
+        self.writer.close()
+        self.target.commit()
+
+    def discard(self) -> None:
+        try:
+            self.writer.close()
+        except Exception:  # noqa: BLE001 - the writer may be half-open after a failure; the file goes anyway
+            pass
+        self.target.discard()
+
+
+def default_errors_path(output: Path) -> Path:
+    """``out.csv`` -> ``out.errors.csv`` beside it."""
+    return output.with_name(f"{output.stem}.errors.csv")
+
+
+def output_format(path: Path, fmt: str | None) -> Literal["csv", "parquet"]:
+    if fmt is not None:
+        if fmt not in ("csv", "parquet"):
+            raise DataFileError(f"format={fmt!r} is not one of csv, parquet")
+        return fmt  # type: ignore[return-value]
+    return "parquet" if path.suffix.lower() in PARQUET_SUFFIXES else "csv"
+
+
+# ============================================================================ scoring a file

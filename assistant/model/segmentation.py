@@ -1,0 +1,376 @@
+"""The segmentation service: one object per process, loaded once, safe to share between threads.
+
+``SegmentationService.load`` reads the model card, verifies the bundle's sha256 against it and
+only then unpickles the bundle (joblib is pickle: an unverified file is never loaded).
+
+Single customers take a fast path that does not pay scikit-learn's per-call validation: the
+fitted scaler is folded into the centroids, so the squared distance in standardised space is
+``sum_j (x_j - m_kj)**2 * w_j`` with ``m_k = mean + scale * centroid_k`` and ``w = 1/scale**2``,
+a few dozen float operations in plain Python. Batches use the same parameters with one matrix
+product: ``argmin_k (-2 x.(w*m_k) + |m_k|_w**2)``. Both give scikit-learn's label (tested on
+every training row and on random rows). The service holds no mutable state after loading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assistant.core.errors import InvalidProfileError, ModelError
+from assistant.core.fields import FIELD_NAMES, FIELDS
+from assistant.core.knowledge import KnowledgeBase, load_knowledge
+from assistant.core.schemas import Confidence, CustomerProfile, SegmentInfo, SegmentResult, parse_profile
+
+BORDERLINE_MARGIN = 0.1   # relative margin (d2 - d1) / (d2 + d1) below which a result is borderline
+N_REASONS = 3
+CARD_NAME = "model_card.json"
+_BATCH_CHUNK = 16_384      # rows per block: the (k, block) score matrix stays in the CPU cache
+_PARALLEL_MIN_ROWS = 131_072
+
+
+def default_model_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "models"
+
+
+def read_card(model_dir: Path) -> dict:
+    path = model_dir / CARD_NAME
+    if not path.is_file():
+        raise ModelError(f"no model in {model_dir}: {CARD_NAME} is missing. Train one with "
+                         f"`segment-assistant train --data marketing_campaign.csv --out {model_dir}`")
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+        card["bundle_file"], card["bundle_sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{path} is not a valid model card ({exc.__class__.__name__}); retrain with "
+                         f"`segment-assistant train --data marketing_campaign.csv --out {model_dir}`") from None
+    return card
+
+
+def load_verified_bundle(model_dir: Path, card: dict) -> dict:
+    """Check the bundle's sha256 against the card, then unpickle it."""
+    import joblib
+
+    name = str(card["bundle_file"])
+    if Path(name).name != name:
+        raise ModelError(f"{model_dir / CARD_NAME}: bundle_file {name!r} must be a plain file name")
+    path = model_dir / name
+    if not path.is_file():
+        raise ModelError(f"{path} is missing (named by {CARD_NAME}); retrain with "
+                         f"`segment-assistant train --data marketing_campaign.csv --out {model_dir}`")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != card["bundle_sha256"]:
+        raise ModelError(f"{path} does not match its model card (sha256 {digest[:12]}... expected "
+                         f"{str(card['bundle_sha256'])[:12]}...): refusing to unpickle it. Restore the file "
+                         f"or retrain with `segment-assistant train --data marketing_campaign.csv --out {model_dir}`")
+    try:
+        bundle = joblib.load(path)
+    except Exception as exc:  # a verified file that still fails to load: say which and why
+        raise ModelError(f"{path} cannot be loaded ({exc.__class__.__name__}: {exc})") from None
+    if not isinstance(bundle, dict) or "pipeline" not in bundle:
+        raise ModelError(f"{path} is not a model bundle")
+    if list(bundle.get("feature_names", [])) != list(FIELD_NAMES):
+        raise ModelError(f"{path} was trained on features {bundle.get('feature_names')}, expected {list(FIELD_NAMES)}")
+    return bundle
+
+
+def _tournament_argmin(scores: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = scores.argmin(axis=0)`` for a (k, rows) matrix; overwrites ``scores``.
+
+    Neighbours meet in rounds (0 v 1, 2 v 3, ..., then the winners): each meeting is one comparison,
+    one minimum and one select over the rows, with the lower index kept on ties."""
+    entrants: list[tuple[np.ndarray, int | np.ndarray]] = [(scores[k], k) for k in range(scores.shape[0])]
+    while len(entrants) > 1:
+        final = len(entrants) == 2
+        winners = []
+        for i in range(0, len(entrants) - 1, 2):
+            (low, low_index), (high, high_index) = entrants[i], entrants[i + 1]
+            take = high < low
+            if not final:
+                np.minimum(low, high, out=low)
+            if isinstance(low_index, int) and isinstance(high_index, int) and high_index == low_index + 1:
+                index = take.view(np.int8) + np.int8(low_index) if low_index else take.view(np.int8)
+            else:
+                index = np.where(take, high_index, low_index)
+            winners.append((low, index))
+        if len(entrants) % 2:
+            winners.append(entrants[-1])
+        entrants = winners
+    out[:] = entrants[0][1]
+
+
+class SegmentationService:
+    """Assign customers to segments. Build it with :meth:`load`."""
+
+    def __init__(self, *, bundle: dict, card: dict, knowledge: KnowledgeBase, model_dir: Path | None = None) -> None:
+        self.bundle = bundle
+        self.card = card
+        self.knowledge = knowledge
+        self.model_dir = model_dir
+        self.pipeline = bundle["pipeline"]
+        scaler = self.pipeline.named_steps["scaler"]
+        kmeans = self.pipeline.named_steps["kmeans"]
+        self.cluster_keys: tuple[str, ...] = tuple(bundle["segment_keys"])
+        unknown = [k for k in self.cluster_keys if k not in knowledge.segments]
+        if unknown:
+            raise ModelError(f"the model names segment(s) {', '.join(unknown)} that knowledge/segments.yaml lacks")
+        mean = np.asarray(scaler.mean_, dtype=float)
+        scale = np.asarray(scaler.scale_, dtype=float)
+        centres = mean + scale * np.asarray(kmeans.cluster_centers_, dtype=float)  # centroids in original units
+        weights = 1.0 / scale**2
+        self.mean_, self.scale_, self.centres_, self.weights_ = mean, scale, centres, weights
+        # batch form: argmin_k (x @ B)_k + b_k
+        self._B = (-2.0 * centres * weights).T.copy()
+        self._b = (centres**2 * weights).sum(axis=1)
+        self._BT = np.ascontiguousarray(self._B.T)       # (k, 7): scores come out as (k, rows)
+        from threadpoolctl import ThreadpoolController
+
+        self._threadpools = ThreadpoolController()  # scanned once (a few ms), then limits are cheap
+        self._b_col = self._b[:, None].copy()
+        self._keys_array = np.array(self.cluster_keys, dtype=object)
+        # single-customer form, plain Python floats
+        self._centres_py = [tuple(map(float, c)) for c in centres]
+        self._weights_py = tuple(map(float, weights))
+        self._mean_py = tuple(map(float, mean))
+        self._scale_py = tuple(map(float, scale))
+        self._build_texts()
+
+    # ------------------------------------------------------------------ construction
+
+    def __getstate__(self) -> dict:
+        """Picklable (dask ships the service to its workers): the thread-pool controller holds
+        native library handles, so it is rebuilt on the other side."""
+        state = dict(self.__dict__)
+        state.pop("_threadpools", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        from threadpoolctl import ThreadpoolController
+
+        self.__dict__.update(state)
+        self._threadpools = ThreadpoolController()
+
+    @classmethod
+    def load(cls, model_dir: str | Path | None = None, *, knowledge_dir: str | Path | None = None) -> "SegmentationService":
+        """Load the committed model (or the one in ``model_dir``), verified, with its knowledge base."""
+        model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+        card = read_card(model_dir)
+        bundle = load_verified_bundle(model_dir, card)
+        knowledge = load_knowledge(knowledge_dir)
+        return cls(bundle=bundle, card=card, knowledge=knowledge, model_dir=model_dir)
+
+    def _build_texts(self) -> None:
+        card, kb = self.card, self.knowledge
+        self._overall_mean = card["overall"]["mean"]
+        self._overall_std = card["overall"]["std"]
+        self._min = card["overall"]["min"]
+        self._max = card["overall"]["max"]
+        self._averages = {key: dict(card["segments"][key]["averages"]) for key in self.cluster_keys}
+        self._strategies = {key: kb.segment(key).strategy_model() for key in self.cluster_keys}
+        self._names = {key: kb.segment(key).name for key in self.cluster_keys}
+        ex = kb.explanations
+        self._levels = (ex.levels.very_low, ex.levels.low, ex.levels.typical, ex.levels.high, ex.levels.very_high)
+        self._level_caps = tuple(level[:1].upper() + level[1:] for level in self._levels)
+        self._headlines = [ex.headlines[f.name].bands() for f in FIELDS]
+        # constant parts of the reasons, formatted once: centroid values per cluster and field, overall means
+        self._centre_text = [[f.number(c[j]) for j, f in enumerate(FIELDS)] for c in self._centres_py]
+        self._overall_text = [f.number(self._overall_mean[f.name]) for f in FIELDS]
+        # reasons split around the customer's value, per (field, band, cluster, runner-up); filled on first use
+        # (at most 7 x 5 x k x (k - 1) entries; a race between threads writes the same value twice)
+        self._reason_parts: dict[tuple[int, int, int, int], list[str]] = {}
+
+    # ------------------------------------------------------------------ single customer
+
+    def _distances(self, x: tuple[float, ...]) -> list[float]:
+        w = self._weights_py
+        return [sum([(xi - ci) * (xi - ci) * wi for xi, ci, wi in zip(x, c, w)]) for c in self._centres_py]
+
+    def label(self, profile: CustomerProfile) -> str:
+        """The segment key only (the fastest path)."""
+        x = tuple(float(getattr(profile, n)) for n in FIELD_NAMES)
+        d = self._distances(x)
+        return self.cluster_keys[d.index(min(d))]
+
+    def assign(self, profile: CustomerProfile | dict) -> SegmentResult:
+        """Assign one customer. A dict is validated first (InvalidProfileError on bad input)."""
+        if not isinstance(profile, CustomerProfile):
+            profile = parse_profile(profile)
+        x = tuple(float(getattr(profile, n)) for n in FIELD_NAMES)
+        return self._result(x)
+
+    def _result(self, x: tuple[float, ...]) -> SegmentResult:
+        d2 = self._distances(x)
+        order = sorted(range(len(d2)), key=d2.__getitem__)
+        best, runner = order[0], order[1]
+        key, runner_key = self.cluster_keys[best], self.cluster_keys[runner]
+        dist = [math.sqrt(v) for v in d2]
+        margin = (dist[runner] - dist[best]) / (dist[runner] + dist[best]) if dist[runner] + dist[best] > 0 else 0.0
+        name, runner_name = self._names[key], self._names[runner_key]
+        spec = self.knowledge.segment(key)
+        averages = self._averages[key]
+        level = "clear" if margin >= BORDERLINE_MARGIN else "borderline"
+        conf_text = getattr(self.knowledge.explanations.confidence, level).format(
+            segment_name=name, runner_up_name=runner_name)
+        return SegmentResult.model_construct(
+            segment_key=key, segment_name=name, summary=spec.summary, description=spec.description,
+            strategy=self._strategies[key], customer=dict(zip(FIELD_NAMES, x)), segment_averages=dict(averages),
+            overall_averages=dict(self._overall_mean),
+            distances={self.cluster_keys[i]: dist[i] for i in range(len(dist))},
+            confidence=Confidence.model_construct(level=level, margin=margin, runner_up_key=runner_key,
+                                                  runner_up_name=runner_name, text=conf_text),
+            reasons=self._reasons(x, best, runner, name, runner_name),
+            warnings=self._warnings(x),
+        )
+
+    def _reasons(self, x, best: int, runner: int, name: str, runner_name: str) -> list[str]:
+        """Which of the customer's values pull them towards this segment rather than the runner-up."""
+        cb, cr, w = self._centres_py[best], self._centres_py[runner], self._weights_py
+        pull = [((xi - r) ** 2 - (xi - b) ** 2) * wi for xi, b, r, wi in zip(x, cb, cr, w)]
+        top = sorted((j for j in range(len(x)) if pull[j] > 0), key=lambda j: -pull[j])[:N_REASONS]
+        out = []
+        for j in top:
+            z = (x[j] - self._mean_py[j]) / self._scale_py[j]
+            band = 0 if z < -1 else 1 if z < -0.4 else 2 if z <= 0.4 else 3 if z <= 1 else 4
+            parts = self._reason_parts.get((j, band, best, runner))
+            if parts is None:
+                parts = self._reason_parts[(j, band, best, runner)] = self._reason_template(j, band, best, runner)
+            out.append(FIELDS[j].say(x[j]).join(parts))
+        return out
+
+    def _reason_template(self, j: int, band: int, best: int, runner: int) -> list[str]:
+        """The reason for field ``j`` in ``band`` between two clusters, split where the customer's
+        value goes: everything else in it is fixed, so it is formatted once and kept."""
+        f = FIELDS[j]
+        name, runner_name = self._names[self.cluster_keys[best]], self._names[self.cluster_keys[runner]]
+        marker = "\x00"
+        return self.knowledge.explanations.reason.format(
+            headline=self._headlines[j][band], Level=self._level_caps[band], level=self._levels[band],
+            label=f.label, label_lower=f.label.lower(), short=f.short, short_lower=f.short_lower,
+            customer=marker, overall=self._overall_text[j], segment=self._centre_text[best][j],
+            segment_name=name, runner_up=self._centre_text[runner][j], runner_up_name=runner_name).split(marker)
+
+    def _warnings(self, x) -> list[str]:
+        out = []
+        for f, xi in zip(FIELDS, x):
+            low, high = self._min[f.name], self._max[f.name]
+            if xi < low or xi > high:
+                out.append(self.knowledge.explanations.warning.format(
+                    label=f.label, value=f.number(xi), low=f.number(low), high=f.number(high)))
+        return out
+
+    # ------------------------------------------------------------------ batches
+
+    def _block_indices(self, block: np.ndarray, out: np.ndarray) -> None:
+        """Labels of one block: scores as a (k, rows) matrix, then a knock-out tournament between
+        neighbouring centroids (``argmin`` over a short axis is slow in numpy; this is about twice as
+        fast). The strict ``<`` keeps the lower index on ties, exactly like ``argmin``."""
+        scores = self._BT @ block.T
+        scores += self._b_col
+        _tournament_argmin(scores, out)
+
+    def predict_indices(self, X: np.ndarray) -> np.ndarray:
+        """Cluster index per row of an (n, 7) float array in field order (trusted input).
+
+        Blocks of _BATCH_CHUNK rows; large inputs are split between two threads (numpy releases
+        the GIL), each with single-threaded BLAS so the threads do not oversubscribe the cores."""
+        X = np.asarray(X, dtype=np.float64)
+        out = np.empty(len(X), dtype=np.intp)
+        starts = range(0, len(X), _BATCH_CHUNK)
+        if len(X) < _PARALLEL_MIN_ROWS:
+            for start in starts:
+                self._block_indices(X[start:start + _BATCH_CHUNK], out[start:start + _BATCH_CHUNK])
+            return out
+        import threading
+
+        failures: list[BaseException] = []
+
+        def run(share: range) -> None:         # one contiguous half per thread: two tasks, not one per block
+            try:
+                for start in share:
+                    self._block_indices(X[start:start + _BATCH_CHUNK], out[start:start + _BATCH_CHUNK])
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread below
+                failures.append(exc)
+
+        middle = len(starts) // 2
+        with self._threadpools.limit(limits=1, user_api="blas"):
+            helper = threading.Thread(target=run, args=(starts[middle:],), daemon=True)
+            helper.start()
+            run(starts[:middle])
+            helper.join()
+        if failures:
+            raise failures[0]
+        return out
+
+    def distances_many(self, X: np.ndarray) -> np.ndarray:
+        """Euclidean distance in standardised space from each row to each centroid, (n, k)."""
+        X = np.asarray(X, dtype=np.float64)
+        sq = (X**2 * self.weights_).sum(axis=1, keepdims=True) + X @ self._B + self._b
+        return np.sqrt(np.maximum(sq, 0.0))
+
+    def assign_many(self, frame: pd.DataFrame) -> pd.Series:
+        """Segment keys for a frame with the seven field columns, in row order (index kept).
+
+        Rows must already be valid (see :mod:`assistant.batch` for files with bad rows);
+        a missing column or a non-numeric or missing value raises InvalidProfileError.
+        """
+        missing = [n for n in FIELD_NAMES if n not in frame.columns]
+        if missing:
+            raise InvalidProfileError([f"column {n} is missing" for n in missing])
+        try:
+            X = frame[list(FIELD_NAMES)].to_numpy(dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidProfileError([f"the field columns must be numeric ({exc})"]) from None
+        if not np.isfinite(X).all():
+            bad = int((~np.isfinite(X).all(axis=1)).sum())
+            raise InvalidProfileError([f"{bad} row(s) have a missing or non-finite value"])
+        keys = self._keys_array[self.predict_indices(X)]
+        return pd.Series(keys, index=frame.index, name="segment_key")
+
+    def score_array(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Labels, keys, names, confidence level and margin for trusted rows (used by batch scoring)."""
+        dist = self.distances_many(X)
+        part = np.partition(dist, 1, axis=1)
+        d1, d2 = part[:, 0], part[:, 1]
+        idx = np.argmin(dist, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            margin = np.where(d1 + d2 > 0, (d2 - d1) / (d1 + d2), 0.0)
+        names = np.array([self._names[k] for k in self.cluster_keys], dtype=object)
+        return {
+            "index": idx,
+            "segment_key": self._keys_array[idx],
+            "segment_name": names[idx],
+            "confidence": np.where(margin >= BORDERLINE_MARGIN, "clear", "borderline"),
+            "margin": margin,
+        }
+
+    # ------------------------------------------------------------------ knowledge
+
+    def segments(self) -> list[SegmentInfo]:
+        out = []
+        for key in self.knowledge.segments:
+            spec, seg = self.knowledge.segment(key), self.card["segments"][key]
+            out.append(SegmentInfo(key=key, name=spec.name, summary=spec.summary, description=spec.description,
+                                   characteristics=list(spec.characteristics), strategy=spec.strategy_model(),
+                                   size=seg["size"], share=seg["share"], averages=dict(seg["averages"])))
+        return out
+
+    def segment_name(self, key: str) -> str:
+        return self.knowledge.segment(key).name
+
+    def project(self, profile: CustomerProfile) -> tuple[float, float]:
+        """The customer's position on the training PCA plane (for plots)."""
+        pca = self.card["pca"]
+        z = (np.array([float(getattr(profile, n)) for n in FIELD_NAMES]) - self.mean_) / self.scale_
+        xy = (z - np.asarray(pca["mean"])) @ np.asarray(pca["components"]).T
+        return float(xy[0]), float(xy[1])
+
+    def model_info(self) -> dict[str, Any]:
+        card = self.card
+        return {"model_version": card["model_version"], "trained_at": card["trained_at"], "k": card["k"],
+                "data_sha256": card["data"]["sha256"], "bundle_sha256": card["bundle_sha256"],
+                "rows_kept": card["data"]["rows_kept"]}
