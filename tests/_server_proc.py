@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from assistant.model.segmentation import SegmentationService
-    from assistant.core.settings import Settings, parse_credentials
     from assistant.adapters.web import create_app
+    from assistant.core.settings import Settings, parse_credentials
+    from assistant.model.segmentation import SegmentationService
 
     settings = Settings(max_sessions=args.max_sessions, session_ttl_seconds=args.ttl,
                         max_ui_sessions=args.max_ui_sessions,

@@ -146,7 +146,7 @@ class ServerProcess:
     def log_text(self) -> str:
         return "\n".join(self.stderr_lines)
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -7,15 +7,17 @@ import logging
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
-from assistant.model.data import clean_customers
+from assistant.adapters.web import create_app
 from assistant.core.errors import InvalidProfileError
 from assistant.core.fields import FIELD_NAMES, FIELDS
 from assistant.core.schemas import parse_profile
 from assistant.core.settings import Settings
+from assistant.model.data import clean_customers
 from assistant.model.synthetic import generate_customers
-from assistant.adapters.web import create_app
 
 GOOD = {"age": 38, "income": 52000, "total_spending": 600, "web_purchases": 4, "store_purchases": 6,
         "web_visits_per_month": 5, "recency_days": 30}

@@ -11,7 +11,9 @@ import sys
 
 import pytest
 from _web_helpers import free_port
-from hypothesis import example, given, settings as hyp_settings, strategies as st
+from hypothesis import example, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 gr = pytest.importorskip("gradio")
 
@@ -160,7 +162,7 @@ def test_chat_too_long_message_is_refused_and_echo_is_short(chat):
     history, session, _, data = chat(message, None)
     assert len(history[1]["content"]) < 300
     assert "limit" in history[-1]["content"]
-    assert data["profile"] == {name: None for name in FIELD_NAMES}
+    assert data["profile"] == dict.fromkeys(FIELD_NAMES)
 
 
 def test_clear_chat_starts_over(dialogue, pca):
@@ -404,7 +406,7 @@ def test_extra_tabs_hook_is_called_inside_the_blocks(service, dialogue):
 
 
 def test_importing_the_app_does_no_work():
-    code = ("import sys, assistant.app\n"
+    code = ("import sys, assistant.adapters.app\n"
             "print(sorted(m for m in ('sklearn', 'plotly', 'joblib', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"

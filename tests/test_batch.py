@@ -14,13 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from assistant.batch.inspect import ADDED_COLUMNS, inspect_file
+from assistant.batch.score import score_file
 from assistant.batch.texts import BatchTexts, load_batch_texts
 from assistant.batch.write import default_errors_path, neutralise_name
-from assistant.batch.score import score_file
-from assistant.model.data import clean_customers
 from assistant.core.errors import DataFileError, KnowledgeBaseError
 from assistant.core.fields import FIELD_NAMES, FIELDS
 from assistant.core.schemas import parse_profile
+from assistant.model.data import clean_customers
 from assistant.model.synthetic import generate_customers, write_customers
 
 GOOD = {"age": 38, "income": 71000, "total_spending": 1200, "web_purchases": 5, "store_purchases": 7,
@@ -215,7 +215,7 @@ def test_bad_rows_go_to_the_errors_file_and_good_rows_are_scored(service, tmp_pa
         {**GOOD, "age": "38.5", "recency_days": "4000"},
         {**GOOD, "store_purchases": "nan"},
         {**GOOD, "age": " 45 ", "income": "1,200", "total_spending": "1e3"},      # numbers as text: fine
-        {k: "" for k in FIELD_NAMES},
+        dict.fromkeys(FIELD_NAMES, ""),
     ]
     src = write_fields(tmp_path, rows)
     summary = score_file(service, src, tmp_path / "out.csv")

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _browser import CHROMIUM, CHROMIUM_ARGS, need_chromium  # noqa: E402
 
-from assistant.batch.texts import load_batch_texts
 from assistant.adapters.batch_tab import cleanup_old, score_upload, summary_figure, summary_table
+from assistant.batch.texts import load_batch_texts
 from assistant.core.fields import FIELDS
 from assistant.core.settings import Settings
 from assistant.model.synthetic import generate_customers, write_customers
-
-from _browser import CHROMIUM, CHROMIUM_ARGS, need_chromium  # noqa: E402
 
 
 @pytest.fixture(scope="module")

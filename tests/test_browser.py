@@ -12,9 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from _web_helpers import free_port
-
 from _browser import need_chromium  # noqa: E402
+from _web_helpers import free_port
 
 need_chromium(module_level=True)
 

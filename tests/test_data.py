@@ -2,11 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assistant.model.data import ALL_COLUMNS, MNT_COLUMNS, clean_customers, load_customers, read_marketing_file
 from assistant.core.errors import DataFileError
 from assistant.core.fields import FIELD_NAMES
+from assistant.model.data import ALL_COLUMNS, MNT_COLUMNS, clean_customers, load_customers, read_marketing_file
 from assistant.model.synthetic import generate_customers, write_customers
-
 
 # ------------------------------------------------------------------ real file (skips when absent)
 

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.conversation.dialogue import Dialogue
+from assistant.conversation.render import render_result, user_text
 from assistant.conversation.state import DialogueState, Turn
 from assistant.conversation.texts import DialogueTexts, load_dialogue_texts
-from assistant.conversation.render import render_result, user_text
 from assistant.core.errors import KnowledgeBaseError
 from assistant.core.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
 from assistant.core.knowledge import default_knowledge_dir

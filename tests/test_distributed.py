@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("dask.dataframe", reason="dask is not installed (pip install -e .[dask])")
 pytest.importorskip("distributed", reason="distributed is not installed (pip install -e .[dask])")
 
-from assistant.batch.score import score_file  # noqa: E402
 from assistant.batch.distributed import dask_client, resolve_partitions, score_partitions  # noqa: E402
+from assistant.batch.score import score_file  # noqa: E402
 from assistant.core.errors import AssistantError, DataFileError  # noqa: E402
 from assistant.model.synthetic import generate_customers, write_customers  # noqa: E402
 

@@ -7,19 +7,18 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from _browser import need_chromium  # noqa: E402
 
 need_chromium(module_level=True)
 
+from _web_helpers import free_socket, serving  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 from starlette.responses import HTMLResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
-from _web_helpers import free_socket, serving  # noqa: E402
+from assistant.adapters.web import create_app  # noqa: E402
 from assistant.core.schemas import parse_profile  # noqa: E402
 from assistant.core.settings import Settings  # noqa: E402
-from assistant.adapters.web import create_app  # noqa: E402
 
 pytestmark = pytest.mark.browser
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from assistant.adapters.app import escape_user_text
 from assistant.conversation.dialogue import Dialogue
+from assistant.conversation.parsing import parse_message
 from assistant.conversation.state import DialogueState
 from assistant.core.fields import FIELDS, FIELDS_BY_NAME
-from assistant.conversation.parsing import parse_message
 
 WORDS = [s for f in FIELDS for s in f.synonyms[:4]] + [
     "what if", "why", "help", "start over", "cancel", "new customer", "compare", "VIP", "browsers", "strategy",

@@ -23,19 +23,19 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-
 from _soak import ServerProcess, scored_file_path, sse_result
 from _web_helpers import serving
+
 from assistant.adapters import cli
-from assistant.batch.texts import load_batch_texts
-from assistant.batch.score import score_file
 from assistant.adapters.batch_tab import score_upload
+from assistant.adapters.web import create_app
+from assistant.batch.score import score_file
+from assistant.batch.texts import load_batch_texts
 from assistant.core.errors import DataFileError, InvalidValueError
 from assistant.core.fields import FIELD_NAMES
 from assistant.core.schemas import parse_profile
 from assistant.core.settings import Settings
 from assistant.model.synthetic import generate_customers, write_customers
-from assistant.adapters.web import create_app
 
 HEADER = ["ID", *FIELD_NAMES]
 GOOD = [38, 71000, 1200, 5, 7, 6, 14]

@@ -11,13 +11,20 @@ import pandas as pd
 import pytest
 import yaml
 
-from assistant.model.data import MNT_COLUMNS, clean_customers, numeric_raw
 from assistant.core.errors import InvalidValueError, KnowledgeBaseError, ModelError
-from assistant.insights.answers import answer_question, parse_question
-from assistant.model.profiling import compute_profiles
-from assistant.insights.summaries import fmt_lift, fmt_pct, fmt_rate, segment_profile, segment_summary, strategy_evidence
-from assistant.insights.texts import load_insight_texts
 from assistant.core.knowledge import load_knowledge
+from assistant.insights.answers import answer_question, parse_question
+from assistant.insights.summaries import (
+    fmt_lift,
+    fmt_pct,
+    fmt_rate,
+    segment_profile,
+    segment_summary,
+    strategy_evidence,
+)
+from assistant.insights.texts import load_insight_texts
+from assistant.model.data import MNT_COLUMNS, clean_customers, numeric_raw
+from assistant.model.profiling import compute_profiles
 from assistant.model.synthetic import generate_customers
 
 CHANNELS = ["NumWebPurchases", "NumCatalogPurchases", "NumStorePurchases"]

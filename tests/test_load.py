@@ -15,11 +15,11 @@ import os
 import time
 
 import pytest
+from _soak import ServerProcess, customer, model_labels, run_load
 from fastapi.testclient import TestClient
 
-from _soak import ServerProcess, customer, model_labels, run_load
-from assistant.core.settings import Settings
 from assistant.adapters.web import create_app
+from assistant.core.settings import Settings
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 REST_CAP, UI_CAP, TTL = 200, 40, 3.0

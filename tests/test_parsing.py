@@ -6,11 +6,12 @@ import math
 import time
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from assistant.conversation.parsing import MAX_CHARS, ParseResult, parse_message, parse_number
 from assistant.core.errors import InvalidValueError
 from assistant.core.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
-from assistant.conversation.parsing import MAX_CHARS, ParseResult, parse_message, parse_number
 from assistant.core.schemas import ProfileDraft
 
 CANONICAL = "38, makes $71k, spent 1.2k, buys online 5x, in store 7x, visits 6x a month, last bought 2 weeks ago"

@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from _browser import CHROMIUM, CHROMIUM_ARGS, need_chromium  # noqa: E402
 
 from assistant.adapters.cli import main
-from assistant.core.errors import AssistantError
 from assistant.adapters.report import build_report, report_texts, run_report
+from assistant.core.errors import AssistantError
 
-from _browser import CHROMIUM, CHROMIUM_ARGS, need_chromium  # noqa: E402
 SECTIONS = ("overview", "distributions", "relationships", "channels", "selection", "pca", "profiles")
 # distributions 1 + demographics/spending 4 (income, age, education, children) + channels 3 (mix, deals,
 # visits) + model selection 2 + PCA 1 + 3 per segment (product mix, channel mix, campaigns) x 4

@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pytest
-
 from _soak import scored_file_path, sse_result, stop_process
+
 from assistant.batch.score import score_file
 from assistant.core.fields import FIELD_NAMES
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from _soak import ServerProcess, scored_file_path, sse_result
 from _web_helpers import serving
-from assistant.core.settings import Settings
+
 from assistant.adapters.web import create_app
+from assistant.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "lena", "Vx9-pelican-Quartz-4471"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from assistant.adapters.terminal import markdown_to_text, run_chat
 from assistant.core.fields import FIELD_NAMES
 from assistant.model.segmentation import SegmentationService
-from assistant.adapters.terminal import markdown_to_text, run_chat
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,7 +99,7 @@ def test_json_mode_replies_are_plain_text():
 
 
 def test_interactive_mode_shows_quoted_user_text_as_typed():
-    proc = chat([], "it's <b>x</b> & *y* `z` \\_w_\nquit\n".encode())
+    proc = chat([], b"it's <b>x</b> & *y* `z` \\_w_\nquit\n")
     assert proc.returncode == 0, proc.stderr.decode()
     assert "\u201cit's <b>x</b> & *y* `z` \\_w_\u201d" in proc.stdout.decode()
 

@@ -8,10 +8,10 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-from assistant.model.data import load_customers
 from assistant.core.errors import ModelError, TrainingError
 from assistant.core.fields import FIELD_NAMES
 from assistant.core.knowledge import load_knowledge
+from assistant.model.data import load_customers
 from assistant.model.segmentation import SegmentationService
 from assistant.model.training import choose_k, find_elbow, fit_pipeline, name_clusters, train, write_model
 

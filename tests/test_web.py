@@ -15,12 +15,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _web_helpers import free_socket, prefix_proxy, serving
 from fastapi.testclient import TestClient
 
-from _web_helpers import free_socket, prefix_proxy, serving
+from assistant.adapters.web import create_app, credentials_checker, frame_ancestors_policy, run_server
 from assistant.core.errors import AssistantError
 from assistant.core.settings import Settings
-from assistant.adapters.web import create_app, credentials_checker, frame_ancestors_policy, run_server
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = {"age": 38, "income": 52000, "total_spending": 600, "web_purchases": 4, "store_purchases": 6,

@@ -328,7 +328,7 @@ class PcaPlot:
         return PlotData(type="plotly", plot=json.dumps(fig))
 
 
-def build_pca_plot(service: "SegmentationService", texts: AppTexts) -> PcaPlot:
+def build_pca_plot(service: SegmentationService, texts: AppTexts) -> PcaPlot:
     """The training customers (the model card's PCA sample) on the first two principal
     components, coloured by segment with ``SEGMENT_COLOURS``."""
     import plotly.graph_objects as go
@@ -355,7 +355,7 @@ def build_pca_plot(service: "SegmentationService", texts: AppTexts) -> PcaPlot:
                    customer_hover=texts.plot.customer_hover)
 
 
-def result_plot(service: "SegmentationService", plot: PcaPlot, result: SegmentResult) -> PlotData:
+def result_plot(service: SegmentationService, plot: PcaPlot, result: SegmentResult) -> PlotData:
     """The plot with ``result``'s customer marked."""
     xy = service.project(CustomerProfile.model_construct(**result.customer))
     return plot.figure(xy, result.segment_name)
@@ -379,7 +379,7 @@ def start_session(dialogue: Dialogue) -> ChatSession:
 
 
 def chat_turn(message: str | None, session: ChatSession | None, *, dialogue: Dialogue,
-              service: "SegmentationService", plot: PcaPlot, settings: Settings):
+              service: SegmentationService, plot: PcaPlot, settings: Settings):
     """Send one chat message. Returns (history, session, plot, turn JSON).
 
     A whitespace-only message changes nothing. The plot is redrawn only when the turn has a
@@ -423,7 +423,7 @@ def problems_markdown(texts: AppTexts, problems: Sequence[str]) -> str:
     return texts.form.error_intro + "\n\n" + "\n".join(f"- {_problem_line(texts, p)}" for p in problems)
 
 
-def segment_form(*, service: "SegmentationService", dialogue: Dialogue, texts: AppTexts, plot: PcaPlot,
+def segment_form(*, service: SegmentationService, dialogue: Dialogue, texts: AppTexts, plot: PcaPlot,
                  **values: Any):
     """Score the form: ``values`` are the seven fields by name. Returns (answer Markdown, plot, JSON).
 
@@ -473,7 +473,7 @@ def _field_number(spec, texts: AppTexts) -> gr.Number:
     )
 
 
-def _assistant_tab(service: "SegmentationService", settings: Settings, dialogue: Dialogue, texts: AppTexts) -> None:
+def _assistant_tab(service: SegmentationService, settings: Settings, dialogue: Dialogue, texts: AppTexts) -> None:
     greeting = start_session(dialogue)
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=420):
@@ -542,7 +542,7 @@ def _segment_markdown(info, texts: AppTexts) -> str:
     return "\n".join(lines)
 
 
-def averages_table(service: "SegmentationService", texts: AppTexts):
+def averages_table(service: SegmentationService, texts: AppTexts):
     """Fields as rows, one column per segment plus all customers; values formatted in their unit."""
     import pandas as pd
 
@@ -558,7 +558,7 @@ def averages_table(service: "SegmentationService", texts: AppTexts):
     return pd.DataFrame(rows, columns=[s.field_column] + [i.name for i in segments] + [s.overall_column])
 
 
-def selection_table(service: "SegmentationService", texts: AppTexts):
+def selection_table(service: SegmentationService, texts: AppTexts):
     """The model card's model-selection scores by k, formatted for reading."""
     import pandas as pd
 
@@ -569,7 +569,7 @@ def selection_table(service: "SegmentationService", texts: AppTexts):
     return pd.DataFrame(rows, columns=[getattr(columns, name) for name in formats])
 
 
-def _segments_tab(service: "SegmentationService", texts: AppTexts) -> None:
+def _segments_tab(service: SegmentationService, texts: AppTexts) -> None:
     """The Segments tab. Per-segment profile pages are to be added here (one place, by design)."""
     s = texts.segments
     card = service.card
@@ -601,8 +601,8 @@ def _segments_tab(service: "SegmentationService", texts: AppTexts) -> None:
                  elem_id="selection-table")
 
 
-def build_app(service: "SegmentationService", *, settings: Settings | None = None, dialogue: Dialogue | None = None,
-              extra_tabs: Sequence[Callable[["SegmentationService", Settings], None]] = ()) -> gr.Blocks:
+def build_app(service: SegmentationService, *, settings: Settings | None = None, dialogue: Dialogue | None = None,
+              extra_tabs: Sequence[Callable[[SegmentationService, Settings], None]] = ()) -> gr.Blocks:
     """The Gradio Blocks for ``service``. Not launched: see ``assistant.adapters.web`` (or ``demo.launch``
     with ``theme=APP_THEME, css=APP_CSS``). ``extra_tabs`` are called, in order, inside the Blocks
     after the built-in tabs, each with ``(service, settings)``, so each can add its own ``gr.Tab``."""

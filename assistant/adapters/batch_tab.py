@@ -28,9 +28,10 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from assistant.batch.score import score_file
 from assistant.batch.summary import BatchSummary
@@ -96,7 +97,7 @@ def _safe_stem(name: str) -> str:
     return stem[:60] or "customers"
 
 
-def score_upload(service: "SegmentationService", settings: Settings, texts: UiTexts, upload: str | Path | None, *,
+def score_upload(service: SegmentationService, settings: Settings, texts: UiTexts, upload: str | Path | None, *,
                  root: Path | None = None, progress: Callable[[int, float], None] | None = None) -> UploadResult:
     """Score one uploaded file into a fresh request folder; the upload is deleted afterwards.
 
@@ -134,7 +135,7 @@ def score_upload(service: "SegmentationService", settings: Settings, texts: UiTe
         path.unlink(missing_ok=True)
 
 
-def summary_table(summary: BatchSummary, texts: UiTexts) -> "pd.DataFrame":
+def summary_table(summary: BatchSummary, texts: UiTexts) -> pd.DataFrame:
     """Counts, shares and per-field averages per segment, formatted for people."""
     import pandas as pd
 
@@ -165,7 +166,7 @@ def summary_figure(summary: BatchSummary, texts: UiTexts):
     return fig
 
 
-def batch_tab(service: "SegmentationService", settings: Settings) -> None:
+def batch_tab(service: SegmentationService, settings: Settings) -> None:
     """Add the Batch tab to the current ``gr.Blocks`` (inside its ``gr.Tabs``)."""
     import gradio as gr
 

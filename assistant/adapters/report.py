@@ -169,7 +169,7 @@ class ReportTexts(TemplateBlock):
     }
 
 
-def report_texts(kb: "KnowledgeBase") -> ReportTexts:
+def report_texts(kb: KnowledgeBase) -> ReportTexts:
     """The report texts of this knowledge base, loaded on first use and cached on it."""
     texts = kb.extra.get("report")
     if texts is None:
@@ -187,7 +187,7 @@ def _colour(key: str) -> str:
     return SEGMENT_COLOURS.get(key, "#F58518")
 
 
-def _names(service: "SegmentationService") -> dict[str, str]:
+def _names(service: SegmentationService) -> dict[str, str]:
     return {key: service.segment_name(key) for key in service.knowledge.segments}
 
 
@@ -447,7 +447,7 @@ class _Plots:
         return '<div class="grid">' + "".join(self.div(f) for f in figs if f is not None) + "</div>"
 
 
-def _scatter_points(data: "CustomerData", keys: np.ndarray) -> dict:
+def _scatter_points(data: CustomerData, keys: np.ndarray) -> dict:
     n = len(keys)
     idx = np.arange(n)
     if n > MAX_SCATTER_POINTS:
@@ -457,7 +457,7 @@ def _scatter_points(data: "CustomerData", keys: np.ndarray) -> dict:
             "keys": keys[idx], "idx": idx}
 
 
-def _pca_points(service: "SegmentationService", data: "CustomerData", idx: np.ndarray, keys: np.ndarray) -> dict | None:
+def _pca_points(service: SegmentationService, data: CustomerData, idx: np.ndarray, keys: np.ndarray) -> dict | None:
     pca = service.card.get("pca")
     if not pca:
         return None
@@ -467,7 +467,7 @@ def _pca_points(service: "SegmentationService", data: "CustomerData", idx: np.nd
     return {"x": xy[:, 0], "y": xy[:, 1], "keys": keys}
 
 
-def build_report(service: "SegmentationService", data: "CustomerData | None" = None, *,
+def build_report(service: SegmentationService, data: CustomerData | None = None, *,
                  source_name: str | None = None, generated_at: dt.datetime | None = None) -> tuple[str, int]:
     """The report as one HTML string, and the number of plots in it."""
     import plotly.offline
@@ -476,7 +476,7 @@ def build_report(service: "SegmentationService", data: "CustomerData | None" = N
     texts, rt = insight_texts(kb), report_texts(kb)
     card = service.card
     names = _names(service)
-    generated_at = generated_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    generated_at = generated_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
     scatter = pca_points = None
     if data is not None:
         keys = service.assign_many(data.features).to_numpy().astype(str)
@@ -607,7 +607,7 @@ def write_atomic(path: Path, text: str) -> None:
     atomic_write_text(path, text)
 
 
-def run_report(args, *, service: "SegmentationService") -> int:
+def run_report(args, *, service: SegmentationService) -> int:
     """``segment-assistant report [--data PATH] -o report.html``."""
     from assistant.model.data import load_customers
 

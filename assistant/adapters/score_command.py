@@ -70,7 +70,7 @@ def format_summary(summary: BatchSummary, texts: CliTexts) -> str:
     return "\n".join(lines)
 
 
-def run_score(args, *, service: "SegmentationService") -> int:
+def run_score(args, *, service: SegmentationService) -> int:
     """``segment-assistant score INPUT -o OUTPUT [--format] [--chunksize] [--engine] [--scheduler]``."""
     texts = load_batch_texts(getattr(args, "knowledge_dir", None)).cli
     if args.chunksize < 1:
@@ -89,7 +89,7 @@ def run_score(args, *, service: "SegmentationService") -> int:
     return 0
 
 
-def _run_dask(args, *, service: "SegmentationService", texts: CliTexts) -> int:
+def _run_dask(args, *, service: SegmentationService, texts: CliTexts) -> int:
     """The ``--engine dask`` branch of ``segment-assistant score``."""
     progress = _StderrProgress(texts.partition_progress, input=str(args.input))
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SECTION_ID = "segment-profiles"
 
 
-def profile_markdown(service: "SegmentationService", key: str) -> str:
+def profile_markdown(service: SegmentationService, key: str) -> str:
     """The text of one segment's profile page (markdown)."""
     profiles = profiles_of(service)
     texts = insight_texts(service.knowledge)
@@ -35,7 +35,7 @@ def profile_markdown(service: "SegmentationService", key: str) -> str:
                       *(f"- {line}" for line in evidence)])
 
 
-def segment_profiles_section(service: "SegmentationService") -> None:
+def segment_profiles_section(service: SegmentationService) -> None:
     """Add the per-segment profile pages to the current Blocks context."""
     import gradio as gr
 

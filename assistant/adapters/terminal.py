@@ -16,7 +16,8 @@ from __future__ import annotations
 import html
 import json
 import re
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 
 from assistant.conversation.dialogue import Dialogue
 from assistant.conversation.state import DialogueState

@@ -29,9 +29,10 @@ import glob
 import logging
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -145,7 +146,7 @@ def _score_task(path: str, output: str, *, service, fmt: str | None, chunksize: 
 # ---------------------------------------------------------------------------- driver
 
 
-def score_partitions(service: "SegmentationService", inputs: str | Path, output_dir: str | Path, *,
+def score_partitions(service: SegmentationService, inputs: str | Path, output_dir: str | Path, *,
                      fmt: str | None = None, chunksize: int = 200_000, scheduler: str | None = None,
                      client=None, progress=None) -> DistributedSummary:
     """Score every partition into ``output_dir`` with Dask (see the module docstring).
@@ -211,5 +212,5 @@ def _as_is(client) -> Iterator[object]:
     yield client
 
 
-__all__ = ["DistributedSummary", "PartitionFailure", "dask_client", "resolve_partitions", 
+__all__ = ["DistributedSummary", "PartitionFailure", "dask_client", "resolve_partitions",
            "score_partitions"]

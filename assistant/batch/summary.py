@@ -51,7 +51,7 @@ class BatchSummary(BaseModel):
         return {s.segment_key: dict(s.averages) for s in self.segments}
 
 
-def _totals(service: "SegmentationService", counts: np.ndarray, sums: np.ndarray) -> list[SegmentTotals]:
+def _totals(service: SegmentationService, counts: np.ndarray, sums: np.ndarray) -> list[SegmentTotals]:
     scored = int(counts.sum())
     out = []
     order = {key: i for i, key in enumerate(service.cluster_keys)}
@@ -66,7 +66,7 @@ def _totals(service: "SegmentationService", counts: np.ndarray, sums: np.ndarray
     return out
 
 
-def combine_summaries(service: "SegmentationService", parts: list[BatchSummary], *, input_path: str,
+def combine_summaries(service: SegmentationService, parts: list[BatchSummary], *, input_path: str,
                       output_path: str, errors_path: str | None, seconds: float) -> BatchSummary:
     """One summary for several scored partitions (counts added, averages weighted by count)."""
     if not parts:

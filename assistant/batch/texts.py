@@ -25,7 +25,7 @@ class _Texts(BaseModel):
     _allowed: ClassVar[dict[str, set[str]]] = {}
 
     @model_validator(mode="after")
-    def _check_placeholders(self) -> "_Texts":
+    def _check_placeholders(self) -> _Texts:
         for name in type(self).model_fields:
             value = getattr(self, name)
             if not isinstance(value, str):

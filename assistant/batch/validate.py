@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -66,7 +67,7 @@ class _TextRule:
     unit: str
 
     @classmethod
-    def of(cls, spec: FieldSpec) -> "_TextRule":
+    def of(cls, spec: FieldSpec) -> _TextRule:
         return cls(spec.money, spec.minimum, spec.maximum, spec.unit)
 
 

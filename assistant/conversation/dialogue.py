@@ -8,13 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from assistant.conversation.parsing import ParseResult, parse_message
-from assistant.core.errors import InvalidValueError, KnowledgeBaseError
-from assistant.core.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME, FieldSpec
-from assistant.core.schemas import SegmentInfo, SegmentResult
-from assistant.insights.answers import answer_question
-from assistant.insights.summaries import evidence_by_segment
-
-log = logging.getLogger(__name__)
 from assistant.conversation.render import (
     _QUOTES,
     _compile,
@@ -39,6 +32,13 @@ from assistant.conversation.texts import (
     _raw,
     load_dialogue_texts,
 )
+from assistant.core.errors import InvalidValueError, KnowledgeBaseError
+from assistant.core.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME, FieldSpec
+from assistant.core.schemas import SegmentInfo, SegmentResult
+from assistant.insights.answers import answer_question
+from assistant.insights.summaries import evidence_by_segment
+
+log = logging.getLogger(__name__)
 
 
 class Dialogue:
@@ -85,7 +85,7 @@ class Dialogue:
         return render_result(result, self.texts, self._evidence.get(result.segment_key, ()))
 
     @classmethod
-    def create(cls, service, knowledge_dir: str | Path | None = None, **kwargs) -> "Dialogue":
+    def create(cls, service, knowledge_dir: str | Path | None = None, **kwargs) -> Dialogue:
         """Load ``dialogue.yaml`` from ``knowledge_dir`` (default: the service's knowledge folder)."""
         if knowledge_dir is None:
             knowledge_dir = getattr(getattr(service, "knowledge", None), "directory", None)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
-from assistant.core.fields import FIELDS
-from assistant.core.schemas import SegmentResult
-
-log = logging.getLogger(__name__)
 from assistant.conversation.state import _USER_MARKS, USER_CLOSE, USER_OPEN
 from assistant.conversation.texts import QUOTE_CHARS, DialogueTexts
+from assistant.core.fields import FIELDS
+from assistant.core.schemas import SegmentResult
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ue000\ue001]")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,8 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assistant.core.fields import FIELD_NAMES, FIELDS_BY_NAME
 from assistant.core.schemas import ProfileDraft, SegmentResult
-
-log = logging.getLogger(__name__)
 
 
 class DialogueState(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import string
 from pathlib import Path
 from typing import ClassVar
@@ -11,9 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from assistant.core.fields import FIELD_NAMES, FieldSpec
 from assistant.core.knowledge import SEGMENT_KEYS, default_knowledge_dir, validate_yaml
-
-log = logging.getLogger(__name__)
-
 
 DIALOGUE_FILE = "dialogue.yaml"
 DEFAULT_MAX_MESSAGE_CHARS = 10_000
@@ -53,7 +49,7 @@ class _Templates(_Strict):
     _allowed: ClassVar[dict[str, set[str]]] = {}
 
     @model_validator(mode="after")
-    def _check_placeholders(self) -> "_Templates":
+    def _check_placeholders(self) -> _Templates:
         problems = [p for name, allowed in self._allowed.items()
                     if (p := _template_problem(name, getattr(self, name), allowed))]
         if problems:
@@ -248,7 +244,7 @@ class DialogueTexts(_Strict):
         return {key: _clean_phrases(aliases) for key, aliases in value.items()}
 
     @model_validator(mode="after")
-    def _alias_unique(self) -> "DialogueTexts":
+    def _alias_unique(self) -> DialogueTexts:
         seen: dict[str, str] = {}
         for key, aliases in self.segment_aliases.items():
             for alias in aliases:

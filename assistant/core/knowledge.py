@@ -71,7 +71,7 @@ class SegmentsFile(_Strict):
     matching: MatchingSpec
 
     @model_validator(mode="after")
-    def _unique(self) -> "SegmentsFile":
+    def _unique(self) -> SegmentsFile:
         keys = [s.key for s in self.segments]
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
@@ -89,7 +89,7 @@ class _Templated(_Strict):
     _allowed: ClassVar[dict[str, set[str]]] = {}
 
     @model_validator(mode="after")
-    def _check_placeholders(self) -> "_Templated":
+    def _check_placeholders(self) -> _Templated:
         for name, allowed in self._allowed.items():
             value = getattr(self, name)
             templates = (

@@ -60,11 +60,11 @@ class _DraftBase(_ProfileBase):
     def filled(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in FIELD_NAMES if getattr(self, name) is not None}
 
-    def merged(self, values: dict[str, Any]) -> "ProfileDraft":
+    def merged(self, values: dict[str, Any]) -> ProfileDraft:
         """A new draft with ``values`` (already validated) laid over this one."""
         return self.model_copy(update=values)
 
-    def to_profile(self) -> "CustomerProfile":
+    def to_profile(self) -> CustomerProfile:
         missing = self.missing()
         if missing:
             raise InvalidProfileError([f"{name} is required" for name in missing])
@@ -102,7 +102,7 @@ def validation_problems(exc: ValidationError) -> list[str]:
     return problems
 
 
-def parse_profile(data: Any) -> "CustomerProfile":
+def parse_profile(data: Any) -> CustomerProfile:
     """Validate a mapping into a CustomerProfile, raising InvalidProfileError with every problem."""
     try:
         return CustomerProfile.model_validate(data)

@@ -49,7 +49,7 @@ class _Matcher:
     topics: tuple[tuple[str, tuple[str, ...]], ...]   # (topic, normalised phrases), in TOPICS order
 
 
-def _matcher(kb: "KnowledgeBase") -> _Matcher:
+def _matcher(kb: KnowledgeBase) -> _Matcher:
     cached = kb.extra.get("insights_matcher")
     if cached is not None:
         return cached
@@ -73,7 +73,7 @@ class InsightQuestion:
     segments: tuple[str, ...]   # the segments named, in the order named; empty = all segments
 
 
-def parse_question(text: str, kb: "KnowledgeBase") -> InsightQuestion | None:
+def parse_question(text: str, kb: KnowledgeBase) -> InsightQuestion | None:
     """Recognise an insight question: a topic plus a segment (or an all-segments cue such as
     "which segment" / "who"). Returns None for anything else."""
     if not text or not text.strip():
@@ -103,7 +103,7 @@ def parse_question(text: str, kb: "KnowledgeBase") -> InsightQuestion | None:
     return InsightQuestion(topic=best_topic, segments=named)
 
 
-def answer_question(text: str, service: "SegmentationService") -> str | None:
+def answer_question(text: str, service: SegmentationService) -> str | None:
     """A markdown answer when ``text`` asks about segment profiles (what they buy, channels,
     campaign response, children, education, marital status, complaints, tenure), else None."""
     question = parse_question(text, service.knowledge)
@@ -125,7 +125,7 @@ def answer_question(text: str, service: "SegmentationService") -> str | None:
 
 @dataclass(frozen=True)
 class _Context:
-    service: "SegmentationService"
+    service: SegmentationService
     profiles: dict
     texts: InsightsTexts
 

@@ -108,7 +108,7 @@ def profile_figures(profiles: dict, key: str, texts: InsightsTexts, *, segment_n
     return figs
 
 
-def segment_figures(service: "SegmentationService", key: str) -> dict[str, Any]:
+def segment_figures(service: SegmentationService, key: str) -> dict[str, Any]:
     _check_key(service, key)
     return profile_figures(profiles_of(service), key, insight_texts(service.knowledge),
                            segment_name=service.segment_name(key))

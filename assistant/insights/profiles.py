@@ -69,7 +69,7 @@ class SegmentProfile(BaseModel):
     base: GroupProfile
 
 
-def profiles_of(service: "SegmentationService") -> dict[str, Any]:
+def profiles_of(service: SegmentationService) -> dict[str, Any]:
     """``service.card["profiles"]``, or ModelError when the model was trained before profiles existed."""
     profiles = service.card.get("profiles")
     if not isinstance(profiles, dict) or "segments" not in profiles:
@@ -78,7 +78,7 @@ def profiles_of(service: "SegmentationService") -> dict[str, Any]:
     return profiles
 
 
-def _check_key(service: "SegmentationService", key: str) -> str:
+def _check_key(service: SegmentationService, key: str) -> str:
     if key not in service.knowledge.segments:
         raise InvalidValueError("segment", key, f"is not one of {', '.join(service.knowledge.segments)}")
     return key

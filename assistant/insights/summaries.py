@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from assistant.core.errors import ModelError
 
@@ -110,7 +111,7 @@ def _rank(lift: float) -> float:
     return _score(lift) * (1.0 if lift >= 1 else LESS_WEIGHT)
 
 
-def segment_summary(service: "SegmentationService", key: str) -> str:
+def segment_summary(service: SegmentationService, key: str) -> str:
     """A one-sentence, data-driven summary: the 2-3 most notable lifts, at most one of each kind."""
     _check_key(service, key)
     texts = insight_texts(service.knowledge)
@@ -149,7 +150,7 @@ def _most_lifted(lifts: dict[str, float | None], among: Iterable[str]) -> str | 
     return max(items, key=lambda kv: kv[1])[0] if items else None
 
 
-def strategy_evidence(service: "SegmentationService", key: str) -> list[str]:
+def strategy_evidence(service: SegmentationService, key: str) -> list[str]:
     """Sentences citing the figures behind the segment's strategy: campaign response against the
     base, top product line, main channel, deals and children at home."""
     _check_key(service, key)
@@ -157,7 +158,7 @@ def strategy_evidence(service: "SegmentationService", key: str) -> list[str]:
     return evidence_lines(profiles_of(service), key, texts, segment_name=service.segment_name(key))
 
 
-def evidence_by_segment(service: "SegmentationService") -> dict[str, list[str]]:
+def evidence_by_segment(service: SegmentationService) -> dict[str, list[str]]:
     """``strategy_evidence`` for every segment, computed once (empty where the model card has no
     profiles, e.g. a model trained before profiles existed)."""
     try:
@@ -207,7 +208,7 @@ def evidence_lines(profiles: dict, key: str, texts: InsightsTexts, *, segment_na
 # =============================================================================== chat answers
 
 
-def segment_profile(service: "SegmentationService", key: str) -> SegmentProfile:
+def segment_profile(service: SegmentationService, key: str) -> SegmentProfile:
     """The typed profile of one segment (for ``GET /api/v1/segments/{key}/profile``)."""
     _check_key(service, key)
     profiles = profiles_of(service)

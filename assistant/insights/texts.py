@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import string
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -40,7 +41,7 @@ class TemplateBlock(_Strict):
     _placeholders: ClassVar[dict[str, set[str]]] = {}
 
     @model_validator(mode="after")
-    def _check(self) -> "TemplateBlock":
+    def _check(self) -> TemplateBlock:
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, BaseModel):
@@ -76,7 +77,7 @@ class Labels(_Strict):
     marital_status: dict[str, str]
 
     @model_validator(mode="after")
-    def _complete(self) -> "Labels":
+    def _complete(self) -> Labels:
         _require(self.products, MNT_COLUMNS, "products")
         _require(self.channels, CHANNEL_COLUMNS, "channels")
         _require(self.channel_places, CHANNEL_COLUMNS, "channel_places")
@@ -92,7 +93,7 @@ class Matching(_Strict):
     topics: dict[str, list[str]]
 
     @model_validator(mode="after")
-    def _topics(self) -> "Matching":
+    def _topics(self) -> Matching:
         missing = [t for t in TOPICS if not self.topics.get(t)]
         unknown = sorted(set(self.topics) - set(TOPICS))
         if missing:
@@ -286,7 +287,7 @@ def load_insight_texts(directory: str | Path, *, segment_keys: Iterable[str] = (
     return texts
 
 
-def insight_texts(kb: "KnowledgeBase") -> InsightsTexts:
+def insight_texts(kb: KnowledgeBase) -> InsightsTexts:
     """The insight texts of this knowledge base, loaded on first use and cached on it."""
     texts = kb.extra.get("insights")
     if texts is None:

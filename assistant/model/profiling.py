@@ -75,7 +75,7 @@ class _Frame:
     reference_date: str | None
 
 
-def _build_frame(data: "CustomerData") -> _Frame:
+def _build_frame(data: CustomerData) -> _Frame:
     from assistant.model.data import ALL_COLUMNS, numeric_raw
 
     raw = numeric_raw(data.raw)
@@ -220,7 +220,7 @@ def _relationships(table: pd.DataFrame, keys: np.ndarray, order: list[str]) -> d
     return out
 
 
-def compute_profiles(data: "CustomerData", segment_keys: np.ndarray, kb: "KnowledgeBase") -> dict[str, Any]:
+def compute_profiles(data: CustomerData, segment_keys: np.ndarray, kb: KnowledgeBase) -> dict[str, Any]:
     """Aggregate profiles per segment and for the whole base (see the module docstring).
 
     ``segment_keys[i]`` is the segment key of row ``i`` of ``data.features`` / ``data.raw``.

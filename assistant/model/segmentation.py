@@ -156,7 +156,7 @@ class SegmentationService:
         self._threadpools = ThreadpoolController()
 
     @classmethod
-    def load(cls, model_dir: str | Path | None = None, *, knowledge_dir: str | Path | None = None) -> "SegmentationService":
+    def load(cls, model_dir: str | Path | None = None, *, knowledge_dir: str | Path | None = None) -> SegmentationService:
         """Load the committed model (or the one in ``model_dir``), verified, with its knowledge base."""
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         card = read_card(model_dir)

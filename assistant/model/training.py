@@ -20,9 +20,9 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import joblib
 import numpy as np
@@ -215,7 +215,7 @@ def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, se
     sample = np.sort(rng.choice(len(Xs), size=min(PCA_SAMPLE, len(Xs)), replace=False))
     projected = pca.transform(Xs[sample])
 
-    trained_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    trained_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     bundle = {
         "format": CARD_VERSION,
         "pipeline": pipeline,

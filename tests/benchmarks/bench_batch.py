@@ -46,8 +46,8 @@ import pyarrow.csv as pacsv  # noqa: E402
 import sklearn  # noqa: E402
 
 from assistant.batch.score import _one_blas_thread, _score, score_file  # noqa: E402
-from assistant.model.data import clean_customers, derive_fields  # noqa: E402
 from assistant.core.fields import FIELD_NAMES, FIELDS  # noqa: E402
+from assistant.model.data import clean_customers, derive_fields  # noqa: E402
 from assistant.model.segmentation import SegmentationService  # noqa: E402
 from assistant.model.synthetic import generate_customers, write_customers  # noqa: E402
 

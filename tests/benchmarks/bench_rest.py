@@ -308,9 +308,9 @@ def stop_server(proc: subprocess.Popen) -> None:
 def make_customers(n: int, seed: int) -> list[dict]:
     """``n`` distinct valid customers (the seven fields) drawn from cleaned synthetic data."""
     sys.path.insert(0, str(ROOT))
-    from assistant.model.data import clean_customers
     from assistant.core.fields import FIELDS
     from assistant.core.schemas import CustomerProfile
+    from assistant.model.data import clean_customers
     from assistant.model.synthetic import generate_customers
 
     features = clean_customers(generate_customers(int(n * 1.1) + 100, seed=seed)).features

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         body = [
             "# Soak: concurrent chat sessions against a real server process", "",
             command, "",
-            f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {platform.platform()}, "
+            f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.platform()}, "
             f"{os.cpu_count()} CPUs, Python {platform.python_version()}; server ready in "
             f"{ready_in:.1f} s; caps: REST {args.max_sessions} sessions, idle TTL {args.ttl:g} s, "
             f"Gradio {args.max_ui_sessions} sessions", "",
