@@ -18,6 +18,8 @@ from assistant.core.fields import FIELDS
 from assistant.core.settings import Settings
 from assistant.model.synthetic import generate_customers, write_customers
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def texts():

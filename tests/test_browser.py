@@ -25,7 +25,7 @@ from assistant.core.fields import FIELD_NAMES  # noqa: E402
 from assistant.core.schemas import parse_profile  # noqa: E402
 from assistant.core.settings import Settings  # noqa: E402
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 SCREENS = Path("/tmp/screens")
 VIP = {"age": 45, "income": 90000, "total_spending": 2000, "web_purchases": 5, "store_purchases": 9,

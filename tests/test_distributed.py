@@ -16,6 +16,8 @@ from assistant.batch.score import score_file  # noqa: E402
 from assistant.core.errors import AssistantError, DataFileError  # noqa: E402
 from assistant.model.synthetic import generate_customers, write_customers  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def client():

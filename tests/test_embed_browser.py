@@ -20,7 +20,7 @@ from assistant.adapters.web import create_app  # noqa: E402
 from assistant.core.schemas import parse_profile  # noqa: E402
 from assistant.core.settings import Settings  # noqa: E402
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 FIRST = "Hi! My customer is 38 years old and earns 52000 a year."
 REST = ("She spent 600 in total, made 4 web purchases and 6 store purchases, visits the website "

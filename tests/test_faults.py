@@ -13,6 +13,8 @@ import pytest
 
 from assistant.model.segmentation import SegmentationService, default_model_dir
 
+pytestmark = pytest.mark.slow
+
 ARGS = ["--age", "45", "--income", "90000", "--total-spending", "2000", "--web-purchases", "5",
         "--store-purchases", "9", "--web-visits-per-month", "2", "--recency-days", "40"]
 

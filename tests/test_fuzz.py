@@ -16,6 +16,8 @@ from assistant.conversation.parsing import parse_message
 from assistant.conversation.state import DialogueState
 from assistant.core.fields import FIELDS, FIELDS_BY_NAME
 
+pytestmark = pytest.mark.slow
+
 WORDS = [s for f in FIELDS for s in f.synonyms[:4]] + [
     "what if", "why", "help", "start over", "cancel", "new customer", "compare", "VIP", "browsers", "strategy",
     "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "**bold**", "[link](javascript:alert(1))",

@@ -154,7 +154,7 @@ def test_profiles_match_pandas_on_synthetic_data(synthetic):
 
 def test_profiles_are_json_and_aggregates_only(synthetic):
     data, _, profiles = synthetic
-    text = json.dumps(profiles, allow_nan=False)
+    json.dumps(profiles, allow_nan=False)  # JSON-safe: raises on NaN or infinity
     # no customer-level values: no list is as long as the customer file
     def lists(obj):
         if isinstance(obj, dict):

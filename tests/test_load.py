@@ -21,6 +21,8 @@ from fastapi.testclient import TestClient
 from assistant.adapters.web import create_app
 from assistant.core.settings import Settings
 
+pytestmark = pytest.mark.slow
+
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 REST_CAP, UI_CAP, TTL = 200, 40, 3.0
 # Python heap blocks a conversation may leave behind once the caps are reached: Gradio's own

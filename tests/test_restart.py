@@ -19,10 +19,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pytest
 from _soak import scored_file_path, sse_result, stop_process
 
 from assistant.batch.score import score_file
 from assistant.core.fields import FIELD_NAMES
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 CUSTOMER = {"age": 45, "income": 90000, "total_spending": 2000, "web_purchases": 5, "store_purchases": 9,

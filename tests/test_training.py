@@ -11,8 +11,9 @@ from sklearn.preprocessing import StandardScaler
 from assistant.core.errors import ModelError, TrainingError
 from assistant.core.fields import FIELD_NAMES
 from assistant.core.knowledge import load_knowledge
+from assistant.model.bundle import ModelBundle, ModelCard, SelectionRow
 from assistant.model.data import load_customers
-from assistant.model.segmentation import SegmentationService
+from assistant.model.segmentation import SegmentationService, load_card
 from assistant.model.training import choose_k, find_elbow, fit_pipeline, name_clusters, train, write_model
 
 
@@ -22,12 +23,12 @@ def real_model(real_data, knowledge):
 
 
 def _keys(bundle, features):
-    return np.array(bundle["segment_keys"])[bundle["pipeline"].predict(features[list(FIELD_NAMES)].astype(float))]
+    return np.array(bundle.segment_keys)[bundle.pipeline.predict(features[list(FIELD_NAMES)].astype(float))]
 
 
 def test_real_training_reproduces_the_four_named_segments(real_model, real_data):
     _, card = real_model
-    seg = {k: v["averages"] for k, v in card["segments"].items()}
+    seg = {k: v.averages for k, v in card.segments.items()}
     assert set(seg) == {"casual_shoppers", "vip_customers", "browsers_without_conversion", "digital_enthusiasts"}
     # VIP = highest spending and income
     assert max(seg, key=lambda k: seg[k]["total_spending"]) == "vip_customers"
@@ -42,7 +43,7 @@ def test_real_training_reproduces_the_four_named_segments(real_model, real_data)
     assert 65 <= seg["browsers_without_conversion"]["recency_days"] <= 85
     assert seg["casual_shoppers"]["recency_days"] < 35
     assert seg["casual_shoppers"]["age"] == min(s["age"] for s in seg.values())
-    assert sum(v["size"] for v in card["segments"].values()) == 2212
+    assert sum(v.size for v in card.segments.values()) == 2212
 
 
 def test_agrees_with_a_plain_kmeans(real_model, real_data):
@@ -62,15 +63,16 @@ def test_committed_model_agrees_with_a_fresh_retrain(real_model, real_data, serv
 
 def test_selection_table_and_elbow(real_model):
     _, card = real_model
-    table = card["selection"]
-    assert [r["k"] for r in table] == list(range(2, 11))
+    table = card.selection
+    assert [r.k for r in table] == list(range(2, 11))
     for row in table:
-        assert set(row) == {"k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "stability"}
-        assert 0 < row["stability"] <= 1
-    inertias = [r["inertia"] for r in table]
+        assert set(row.model_dump()) == {"k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin",
+                                         "stability"}
+        assert 0 < row.stability <= 1
+    inertias = [r.inertia for r in table]
     assert inertias == sorted(inertias, reverse=True)
-    assert card["elbow"]["k"] == find_elbow([r["k"] for r in table], inertias)
-    assert card["bootstrap_refits"] >= 20
+    assert card.elbow.k == find_elbow([r.k for r in table], inertias)
+    assert card.bootstrap_refits >= 20
 
 
 def test_bootstrap_retrains_keep_every_name_on_the_analogous_cluster(real_data, knowledge, service):
@@ -112,12 +114,16 @@ def test_k_other_than_the_knowledge_base_is_refused(knowledge):
         name_clusters(np.zeros((5, 7)), knowledge)
 
 
+def _row(k, inertia, stability):
+    return SelectionRow(k=k, inertia=inertia, stability=stability, silhouette=0.2, calinski_harabasz=500,
+                        davies_bouldin=1.5)
+
+
 def test_auto_k_rule():
-    table = [{"k": k, "inertia": i, "stability": s} for k, i, s in
-             [(2, 100, 0.99), (3, 60, 0.9), (4, 50, 0.5), (5, 45, 0.8), (6, 42, 0.7)]]
-    assert find_elbow([r["k"] for r in table], [r["inertia"] for r in table]) == 3
+    table = [_row(k, i, s) for k, i, s in [(2, 100, 0.99), (3, 60, 0.9), (4, 50, 0.5), (5, 45, 0.8), (6, 42, 0.7)]]
+    assert find_elbow([r.k for r in table], [r.inertia for r in table]) == 3
     assert choose_k(table)[0] == 3
-    table[1]["stability"] = 0.6
+    table[1] = _row(3, 60, 0.6)
     assert choose_k(table)[0] == 2  # unstable elbow: most stable neighbour
 
 
@@ -133,6 +139,25 @@ def test_train_on_synthetic_data_writes_a_loadable_verified_model(synthetic_file
     assert len(written["pca"]["sample"]["x"]) == len(written["pca"]["sample"]["segment_key"]) > 100
     service = SegmentationService.load(tmp_path)
     assert set(service.assign_many(data.features)) == set(written["segments"])
+
+
+def test_train_gives_the_typed_models_and_writes_them_as_json_and_a_plain_dict(synthetic_file, knowledge, tmp_path):
+    import joblib
+
+    data = load_customers(synthetic_file)
+    bundle, card = train(data, knowledge, k=4, seed=1, ks=range(2, 5))
+    assert isinstance(bundle, ModelBundle) and isinstance(card, ModelCard)
+    assert bundle.segment_keys == card.naming.cluster_keys and bundle.feature_names == list(FIELD_NAMES)
+    assert card.bundle_file is None and not {"bundle_file", "bundle_sha256", "plots"} & set(card.to_json())
+    write_model(bundle, card, tmp_path, plots=False)
+    written = json.loads((tmp_path / "model_card.json").read_text())
+    loaded = load_card(tmp_path)
+    assert loaded.to_json() == written and "plots" not in written
+    assert loaded.model_copy(update={"bundle_file": None, "bundle_sha256": None}) == card
+    raw = joblib.load(tmp_path / written["bundle_file"])
+    assert type(raw) is dict and list(raw) == list(ModelBundle.model_fields)   # a pickle naming no class of ours
+    assert not any(type(v).__module__.startswith("assistant") for v in raw.values())
+    assert ModelBundle.from_pickle(raw, source="bundle").segment_keys == bundle.segment_keys
 
 
 def test_interrupted_write_keeps_the_previous_model(synthetic_file, knowledge, tmp_path, monkeypatch):

@@ -25,7 +25,9 @@ from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from assistant.adapters.guard import USER_SCOPE_KEY
 from assistant.core.errors import AssistantError, InvalidProfileError, InvalidValueError
 from assistant.core.fields import FIELD_NAMES, FIELDS_BY_NAME
 from assistant.core.schemas import CustomerProfile, SegmentInfo, SegmentResult, validation_problems
@@ -71,7 +73,7 @@ class ChatRequest(BaseModel):
 
     session_id: str | None = Field(default=None, max_length=200,
                                    description="The id from a previous answer; omit it (or send an unknown or "
-                                               "expired one) to start a new conversation.")
+                                               "expired one, or another user's) to start a new conversation.")
     message: str = Field(description="What the user typed.")
 
 
@@ -94,9 +96,18 @@ class Health(BaseModel):
     rows_kept: int
 
 
-_ERRORS = {422: {"model": ErrorResponse, "description": "Invalid input: one message per problem"},
-           413: {"model": ErrorResponse, "description": "Request body or batch too large"},
-           401: {"model": ErrorResponse, "description": "Credentials required (HTTP Basic) when the server runs with --auth"}}
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Credentials required (HTTP Basic) when the server runs with --auth"},
+    429: {"model": ErrorResponse, "description": "Too many failed sign-ins for this user or from this address: "
+                                                 "wait the seconds given in Retry-After"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The request body cannot be parsed"},
+    422: {"model": ErrorResponse, "description": "Invalid input: one message per problem"},
+    413: {"model": ErrorResponse, "description": "Request body or batch too large"},
+    **_AUTH_ERRORS}
+BODY_PARSE_ERROR = "There was an error parsing the body"     # FastAPI's own words for an unreadable body
+BODY_PARSE_MESSAGE = ("the request body cannot be parsed: send JSON text in UTF-8 "
+                      "(whole numbers may have at most 4,300 digits)")
 
 
 # ---------------------------------------------------------------------------- errors -> 422
@@ -157,7 +168,8 @@ def error_response(status: int, problems: list[str], headers: dict[str, str] | N
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """The one place where domain errors (and FastAPI's validation errors) become HTTP 422."""
+    """The one place where domain errors (and FastAPI's validation errors) become HTTP 422, and where
+    every other HTTP error gets the same shape."""
 
     async def on_assistant_error(request: Request, exc: AssistantError) -> JSONResponse:
         problems = exc.problems if isinstance(exc, InvalidProfileError) else [str(exc)]
@@ -166,8 +178,20 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, request_problems(list(exc.errors())))
 
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, http_problems(exc.detail), headers=exc.headers)
+
     app.add_exception_handler(AssistantError, on_assistant_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+
+
+def http_problems(detail: Any) -> list[str]:
+    """An HTTP error's detail as the one error shape, a list of messages (FastAPI and Starlette give a
+    string for an unreadable body, a wrong method or an unknown route)."""
+    if isinstance(detail, list):
+        return [str(message) for message in detail]
+    return [BODY_PARSE_MESSAGE if detail == BODY_PARSE_ERROR else str(detail)]
 
 
 # ---------------------------------------------------------------------------- the router
@@ -243,12 +267,13 @@ def build_api_router(*, service, dialogue, settings, sessions) -> APIRouter:
         return Response(json.dumps(out, separators=(",", ":")), media_type=JSON_MEDIA)
 
     @router.get(f"{API_PREFIX}/segments", response_model=list[SegmentInfo], tags=["segments"],
-                responses={401: _ERRORS[401]}, summary="The segments with descriptions, strategies, sizes and averages")
+                responses=_AUTH_ERRORS, summary="The segments with descriptions, strategies, sizes and averages")
     async def segments() -> Response:
         return Response(segments_body, media_type=JSON_MEDIA)
 
     @router.get(f"{API_PREFIX}/segments/{{key}}/profile", response_model=SegmentProfile, tags=["segments"],
-                responses={401: _ERRORS[401], 404: {"description": "No segment with that key"}},
+                responses={**_AUTH_ERRORS, 404: {"model": ErrorResponse, "description": "No segment with that key"},
+                           422: _ERRORS[422]},
                 summary="What a segment buys, how it shops, how it answered past campaigns (aggregates only)")
     def profile(key: str) -> Response:
         try:
@@ -259,13 +284,14 @@ def build_api_router(*, service, dialogue, settings, sessions) -> APIRouter:
 
     @router.post(f"{API_PREFIX}/chat", response_model=ChatResponse, responses=_ERRORS, tags=["chat"],
                  summary="One chat turn; the conversation is kept server-side under session_id")
-    def chat(body: ChatRequest) -> Response:
+    def chat(body: ChatRequest, request: Request) -> Response:
         if len(body.message) > max_chars:
             raise AssistantError(f"message is {len(body.message):,} characters long, above the maximum of "
                                  f"{max_chars:,}")
-        session = sessions.open(body.session_id)
+        owner = request.scope.get(USER_SCOPE_KEY)          # the signed-in user (None without --auth)
+        session = sessions.open(body.session_id, owner)
         turn = dialogue.respond(session.state, body.message)  # None: a new conversation
-        sessions.save(session.session_id, turn.state)
+        sessions.save(session.session_id, turn.state, owner)
         payload = turn.as_json()
         if log.isEnabledFor(logging.DEBUG):
             log.debug("chat turn: new_session=%s complete=%s", session.is_new, payload.get("complete"))

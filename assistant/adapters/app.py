@@ -35,7 +35,6 @@ import functools
 import html
 import json
 import re
-import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,16 +42,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import gradio as gr
 from gradio.components.plot import PlotData
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from assistant.adapters.segments_tab import segment_profiles_section
 from assistant.conversation.dialogue import Dialogue
 from assistant.conversation.state import DialogueState
 from assistant.core.errors import InvalidProfileError
 from assistant.core.fields import FIELD_NAMES, FIELDS
-from assistant.core.knowledge import default_knowledge_dir, validate_yaml
+from assistant.core.paths import default_knowledge_dir
 from assistant.core.schemas import CustomerProfile, SegmentResult, parse_profile
 from assistant.core.settings import Settings
+from assistant.core.texts import Placeholders, StrictModel, TextModel, validate_yaml
 from assistant.model.plots import SEGMENT_COLOURS
 
 if TYPE_CHECKING:
@@ -67,33 +67,7 @@ NARROW_BLOCK = 320  # px: side-by-side blocks narrower than this wrap onto their
 # ---------------------------------------------------------------------------- texts (knowledge/app.yaml)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _placeholders(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-
-
-class _Templates(_Strict):
-    """Checks that each template field uses only the placeholders the app fills in."""
-
-    _allowed: ClassVar[dict[str, set[str]]] = {}
-
-    @model_validator(mode="after")
-    def _check_placeholders(self):
-        for name, allowed in type(self)._allowed.items():
-            try:
-                used = _placeholders(getattr(self, name))
-            except ValueError as exc:  # a stray brace
-                raise ValueError(f"{name}: {exc}") from None
-            if used - allowed:
-                raise ValueError(f"{name} uses unknown placeholder(s) {sorted(used - allowed)}; "
-                                 f"allowed: {sorted(allowed) or 'none'}")
-        return self
-
-
-class ChatTexts(_Templates):
+class ChatTexts(TextModel):
     label: str
     input_label: str
     placeholder: str
@@ -102,10 +76,8 @@ class ChatTexts(_Templates):
     examples_label: str
     examples: list[str] = Field(min_length=1, max_length=6)
 
-    _allowed: ClassVar[dict[str, set[str]]] = {"placeholder": set(), "send": set(), "clear": set()}
 
-
-class FormTexts(_Templates):
+class FormTexts(TextModel):
     heading: str
     help: str
     field_label: str
@@ -117,22 +89,23 @@ class FormTexts(_Templates):
     problem_line: str
     missing_line: str
 
-    _allowed: ClassVar[dict[str, set[str]]] = {"field_label": {"label", "unit"}, "field_info": {"minimum", "maximum", "description"},
-                "help": set(), "error_intro": set(), "placeholder": set(),
-                "problem_line": {"label", "problem"}, "missing_line": {"label"}}
+    placeholders: ClassVar[Placeholders] = {
+        "field_label": {"label", "unit"}, "field_info": {"minimum", "maximum", "description"},
+        "problem_line": {"label", "problem"}, "missing_line": {"label"},
+    }
 
 
-class PlotTexts(_Templates):
+class PlotTexts(TextModel):
     label: str
     x_axis: str
     y_axis: str
     customer: str
     customer_hover: str
 
-    _allowed: ClassVar[dict[str, set[str]]] = {"x_axis": {"share"}, "y_axis": {"share"}, "customer": set(), "customer_hover": {"segment_name"}}
+    placeholders: ClassVar[Placeholders] = {"x_axis": {"share"}, "y_axis": {"share"}, "customer_hover": {"segment_name"}}
 
 
-class SelectionColumns(_Strict):
+class SelectionColumns(StrictModel):
     k: str
     inertia: str
     silhouette: str
@@ -141,7 +114,7 @@ class SelectionColumns(_Strict):
     stability: str
 
 
-class SegmentsTexts(_Templates):
+class SegmentsTexts(TextModel):
     heading: str
     intro: str
     size: str
@@ -163,17 +136,17 @@ class SegmentsTexts(_Templates):
     selection_label: str
     selection_columns: SelectionColumns
 
-    _allowed: ClassVar[dict[str, set[str]]] = {"intro": {"n", "k_reason"}, "size": {"size", "share"},
-                "selection_intro": {"k", "k_reason", "elbow"}, "heading": set(), "averages_heading": set(),
-                "profiles_heading": set(), "profiles_intro": set()}
+    placeholders: ClassVar[Placeholders] = {
+        "intro": {"n", "k_reason"}, "size": {"size", "share"}, "selection_intro": {"k", "k_reason", "elbow"},
+    }
 
 
-class TabTexts(_Strict):
+class TabTexts(StrictModel):
     assistant: str
     segments: str
 
 
-class AppTexts(_Strict):
+class AppTexts(StrictModel):
     """The validated contents of ``knowledge/app.yaml``."""
 
     title: str = Field(min_length=1)

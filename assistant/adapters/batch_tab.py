@@ -14,7 +14,13 @@ Limits and temporary files:
   uploaded file is deleted as soon as it has been scored (or refused), and the upload box is
   cleared. Request folders older than :data:`OUTPUT_TTL_SECONDS` are deleted at the start of
   each request: by then Gradio has copied the downloads into its own cache, whose copies are
-  removed by Gradio's cache cleaning (``gr.Blocks(delete_cache=...)``), not here.
+  removed by Gradio's cache cleaning (``gr.Blocks(delete_cache=...)``), not here. The folders of a
+  server killed with SIGKILL go when the next server starts (:func:`remove_orphaned_workdirs`).
+* The handler opens only a file inside this server's upload folder
+  (:meth:`~assistant.adapters.gradio_cache.GradioCache.holds`); the web app's guard refuses any
+  other path before Gradio touches it, this is the second check.
+* A refusal may quote the file (its column names, a cell, its name): it is shown as text
+  (:func:`~assistant.adapters.markup.escape_file_text`), never as a link, image or HTML.
 * Scoring a file is heavy, so the event runs one file at a time (``concurrency_limit=1``); other
   users queue and see their position.
 
@@ -33,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.adapters.gradio_cache import GradioCache, remove_orphans
+from assistant.adapters.markup import escape_file_text
 from assistant.batch.score import score_file
 from assistant.batch.summary import BatchSummary
 from assistant.batch.texts import UiTexts, load_batch_texts
@@ -49,6 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
 OUTPUT_TTL_SECONDS = 3600.0
 WORKDIR_NAME = "segment-assistant-batch"
 TAB_ID = "batch"
+SERVER_PREFIX = "server-"
 
 
 @dataclass(frozen=True)
@@ -69,11 +78,16 @@ def process_workdir() -> Path:
     """This server process's folder of request folders: removed when the server stops
     (``remove_process_workdir``), so no scored customer file outlives the server that made it. A
     folder left by a killed server goes at the first upload an hour later (``cleanup_old``)."""
-    return workdir_root() / f"server-{os.getpid()}"
+    return workdir_root() / f"{SERVER_PREFIX}{os.getpid()}"
 
 
 def remove_process_workdir() -> None:
     shutil.rmtree(process_workdir(), ignore_errors=True)
+
+
+def remove_orphaned_workdirs() -> int:
+    """Delete the folders of servers that were killed (SIGKILL) and so could not clean up; return how many."""
+    return remove_orphans(workdir_root(), SERVER_PREFIX)
 
 
 def cleanup_old(root: Path, *, max_age: float = OUTPUT_TTL_SECONDS, now: float | None = None) -> int:
@@ -125,7 +139,7 @@ def score_upload(service: SegmentationService, settings: Settings, texts: UiText
             summary = score_file(service, path, scored, fmt="csv", errors_path=errors, progress=progress)
         except AssistantError as exc:
             shutil.rmtree(request_dir, ignore_errors=True)
-            return UploadResult(texts.failed.format(error=exc))
+            return UploadResult(texts.failed.format(error=escape_file_text(str(exc))))   # it may quote the file
         lines = [texts.done.format(rows_scored=summary.rows_scored, rows_read=summary.rows_read,
                                    seconds=summary.seconds, duration=format_duration(summary.seconds))]
         lines.append(texts.errors.format(rows_failed=summary.rows_failed) if summary.rows_failed else texts.no_errors)
@@ -171,12 +185,15 @@ def batch_tab(service: SegmentationService, settings: Settings) -> None:
     import gradio as gr
 
     texts = load_batch_texts(settings.knowledge_dir).ui
+    cache = GradioCache.in_use()                 # where Gradio puts this tab's uploads
 
     def on_score(upload, progress=gr.Progress()):
         def report(rows: int, fraction: float) -> None:
             progress(fraction, desc=texts.progress.format(rows=rows))
 
         cleanup_old(workdir_root())         # what servers that were killed left, after the TTL
+        if upload is not None and not cache.holds(str(upload)):
+            upload = None                   # not an upload to this server: never opened (nor deleted)
         result = score_upload(service, settings, texts, upload, root=process_workdir(), progress=report)
         if result.summary is None:
             return (result.message, gr.update(value=None, visible=False), gr.update(value=None, visible=False),
@@ -205,4 +222,5 @@ def batch_tab(service: SegmentationService, settings: Settings) -> None:
 
 
 __all__ = ["OUTPUT_TTL_SECONDS", "UploadResult", "batch_tab", "cleanup_old", "process_workdir",
-           "remove_process_workdir", "score_upload", "summary_figure", "summary_table", "workdir_root"]
+           "remove_orphaned_workdirs", "remove_process_workdir", "score_upload", "summary_figure", "summary_table",
+           "workdir_root"]

@@ -23,8 +23,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model-dir", type=Path, default=None, help="model folder (default: the committed models/)")
-    p.add_argument("--knowledge-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--model-dir", type=Path, default=None,
+                   help="model folder (default: $SEGMENT_ASSISTANT_MODEL_DIR, else the shipped models/)")
+    _knowledge(p)
+
+
+def _knowledge(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--knowledge-dir", type=Path, default=None,
+                   help="knowledge base folder (default: $SEGMENT_ASSISTANT_KNOWLEDGE_DIR, else the shipped knowledge/)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", default="4", help="number of segments, or 'auto' (default 4)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", "--model-dir", dest="out", type=Path, default=None,
-                   help="output folder (default: the committed models/); --model-dir is the same, as for every command")
+                   help="output folder (default: the checkout's models/; when installed, a user folder it names); "
+                        "--model-dir is the same, as for every command")
     p.add_argument("--bootstrap", type=int, default=20, help="bootstrap refits per k for stability (>= 20)")
-    p.add_argument("--knowledge-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    _knowledge(p)
 
     p = sub.add_parser("predict", help="segment one customer")
     _common(p)
@@ -103,8 +110,8 @@ def _progress(step: int, total: int, message: str) -> None:
 
 def cmd_train(args) -> int:
     from assistant.core.knowledge import load_knowledge
+    from assistant.core.paths import default_model_dir, training_output_dir
     from assistant.model.data import load_customers
-    from assistant.model.segmentation import default_model_dir
     from assistant.model.training import train, write_model
 
     if args.k != "auto":
@@ -125,7 +132,9 @@ def cmd_train(args) -> int:
     print(f"loaded {args.data}: {rep.rows_in} rows, kept {rep.rows_kept}; dropped "
           + ", ".join(f"{n} {why}" for why, n in rep.dropped.items()), file=sys.stderr)
     bundle, card = train(data, kb, k=k, seed=args.seed, n_boot=args.bootstrap, progress=_progress)
-    out = args.out or default_model_dir()
+    out = args.out or training_output_dir()
+    if args.out is None and out != default_model_dir():
+        print(f"no --out given and the package is installed: writing to {out}", file=sys.stderr)
     path = write_model(bundle, card, out)
     print(f"model written to {path.parent} ({card['k_reason']}; elbow at k={card['elbow']['k']}) "
           f"in {time.perf_counter() - started:.1f} s")
@@ -170,7 +179,7 @@ def cmd_segments(args) -> int:
     for s in segments:
         print(f"{s.name} ({s.key}): {s.size} customers, {s.share:.0%}")
         print(f"  {s.summary}")
-        print("  averages: " + ", ".join(f"{f.label.lower()} {f.format(s.averages[f.name])}" for f in FIELDS))
+        print("  averages: " + ", ".join(f"{f.short_lower} {f.say(s.averages[f.name])}" for f in FIELDS))
         print(f"  strategy: {s.strategy.headline}\n")
     return 0
 

@@ -28,11 +28,11 @@ from pydantic import Field
 from assistant.core.errors import AssistantError
 from assistant.core.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
 from assistant.core.files import atomic_write_text
-from assistant.core.knowledge import validate_yaml
+from assistant.core.texts import Placeholders, TextModel, validate_yaml
 from assistant.insights.figures import profile_figures, style_figure
 from assistant.insights.profiles import profiles_of
 from assistant.insights.summaries import evidence_lines, fmt_lift, fmt_money, fmt_num, fmt_pct, fmt_rate, summarise
-from assistant.insights.texts import InsightsTexts, TemplateBlock, insight_texts
+from assistant.insights.texts import InsightsTexts, insight_texts
 from assistant.model.profiling import ANY_ACCEPTED, BASE, CHANNEL_COLUMNS, RESPONSE_COLUMN, compute_profiles
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,7 +49,7 @@ PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 # =============================================================================== texts
 
 
-class OverviewTexts(TemplateBlock):
+class OverviewTexts(TextModel):
     heading: str
     intro: str
     columns: list[str] = Field(min_length=2, max_length=2)
@@ -59,16 +59,16 @@ class OverviewTexts(TemplateBlock):
     collection_year: str
     segments_heading: str
     segment_columns: list[str] = Field(min_length=4, max_length=4)
-    _placeholders: ClassVar[dict[str, set[str]]] = {"dropped": {"rule"}}
+    placeholders: ClassVar[Placeholders] = {"dropped": {"rule"}}
 
 
-class DistributionTexts(TemplateBlock):
+class DistributionTexts(TextModel):
     heading: str
     intro: str
     count_axis: str
 
 
-class RelationshipTexts(TemplateBlock):
+class RelationshipTexts(TextModel):
     heading: str
     intro: str
     scatter_title: str
@@ -83,12 +83,12 @@ class RelationshipTexts(TemplateBlock):
     band_first: str
     band: str
     band_last: str
-    _placeholders: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "band_first": {"high"}, "band": {"low", "high"}, "band_last": {"low"},
     }
 
 
-class ChannelTexts(TemplateBlock):
+class ChannelTexts(TextModel):
     heading: str
     intro: str
     title: str
@@ -99,7 +99,7 @@ class ChannelTexts(TemplateBlock):
     web_axis: str
 
 
-class SelectionTexts(TemplateBlock):
+class SelectionTexts(TextModel):
     heading: str
     intro: str
     elbow_title: str
@@ -112,24 +112,24 @@ class SelectionTexts(TemplateBlock):
     elbow_marker: str
     chosen_marker: str
     columns: list[str] = Field(min_length=6, max_length=6)
-    _placeholders: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "intro": {"k", "k_reason", "elbow"}, "elbow_marker": {"k"}, "chosen_marker": {"k"},
     }
 
 
-class PcaTexts(TemplateBlock):
+class PcaTexts(TextModel):
     heading: str
     intro: str
     intro_data: str
     title: str
     x_axis: str
     y_axis: str
-    _placeholders: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "intro": {"share"}, "intro_data": {"share", "rows"}, "x_axis": {"share"}, "y_axis": {"share"},
     }
 
 
-class ProfileTexts(TemplateBlock):
+class ProfileTexts(TextModel):
     heading: str
     intro: str
     strategy: str
@@ -144,10 +144,10 @@ class ProfileTexts(TemplateBlock):
     response: str
     any_campaign: str
     complaints: str
-    _placeholders: ClassVar[dict[str, set[str]]] = {"strategy": {"headline"}, "columns": {"base_label"}}
+    placeholders: ClassVar[Placeholders] = {"strategy": {"headline"}, "columns": {"base_label"}}
 
 
-class ReportTexts(TemplateBlock):
+class ReportTexts(TextModel):
     title: str
     subtitle: str
     source_card: str
@@ -163,7 +163,7 @@ class ReportTexts(TemplateBlock):
     profiles: ProfileTexts
     footer: str
     written: str
-    _placeholders: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "subtitle": {"model_version", "trained_at", "rows", "generated_at"},
         "source_data": {"file", "rows"}, "written": {"path", "size", "plots"},
     }

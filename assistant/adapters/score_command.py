@@ -59,9 +59,9 @@ def format_summary(summary: BatchSummary, texts: CliTexts) -> str:
         lines.append(texts.segment_line.format(name=seg.segment_name, key=seg.segment_key, count=seg.count,
                                                share=seg.share))
         if seg.count:
-            items = [texts.average_item.format(label=FIELDS_BY_NAME[n].label, label_lower=FIELDS_BY_NAME[n].label.lower(),
-                                               value=FIELDS_BY_NAME[n].format(v))
-                     for n, v in seg.averages.items()]
+            items = [texts.average_item.format(label=f.label, label_lower=f.label.lower(), short=f.short,
+                                               short_lower=f.short_lower, value=f.say(v))
+                     for f, v in ((FIELDS_BY_NAME[n], v) for n, v in seg.averages.items())]
             lines.append(texts.averages_line.format(averages=", ".join(items)))
     if summary.rows_failed:
         lines.append(texts.errors.format(rows_failed=summary.rows_failed, errors_path=summary.errors_path))

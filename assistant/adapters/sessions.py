@@ -2,11 +2,18 @@
 
 ``SessionStore`` maps a random session id to one conversation's state (whatever the dialogue
 returns as ``turn.state``). It is thread-safe, forgets a session after ``ttl_seconds`` without
-use, and holds at most ``max_sessions``: a new session evicts the least recently used one.
+use, and holds at most ``max_sessions``.
 
-The entries are kept in least-recently-used order (an ``OrderedDict``), so both expiry and
-eviction only ever look at the front: every operation is O(1) amortised, whatever the number
-of sessions. Nothing is stored but the state object; the store never logs it.
+Each session belongs to its owner (the signed-in user; ``None`` without sign-in). Another owner's
+id behaves as an unknown one: it opens a new conversation and never reads or changes the first.
+One owner holds at most ``max_per_owner`` sessions (beyond it, that owner's least recently used
+one goes); when the whole store is full, the least recently used session of the owner holding the
+most goes, so one user cannot push everyone else's conversations out.
+
+The entries are kept in least-recently-used order (``OrderedDict`` s, one for the whole store and one
+per owner), so expiry and eviction only look at the front: every operation is O(1) amortised, plus
+one pass over the owners (signed-in users: a handful) when the whole store is full. Nothing is
+stored but the state object; the store never logs it.
 """
 
 from __future__ import annotations
@@ -31,61 +38,72 @@ class Session:
     is_new: bool
 
 
-class SessionStore:
-    """Thread-safe in-memory sessions with idle expiry and a least-recently-used cap."""
+@dataclass(slots=True)
+class _Entry:
+    owner: str | None
+    state: Any
+    last_used: float
 
-    def __init__(self, max_sessions: int, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+
+class SessionStore:
+    """Thread-safe in-memory sessions with idle expiry, an owner per session and least-recently-used caps."""
+
+    def __init__(self, max_sessions: int, ttl_seconds: float, clock: Callable[[], float] = time.monotonic, *,
+                 max_per_owner: int | None = None) -> None:
         if max_sessions < 1:
             raise ValueError(f"max_sessions={max_sessions} is below the minimum of 1")
         if not ttl_seconds > 0:
             raise ValueError(f"ttl_seconds={ttl_seconds} must be above 0")
         self.max_sessions = int(max_sessions)
+        self.max_per_owner = int(max_per_owner) if max_per_owner is not None else self.max_sessions
         self.ttl_seconds = float(ttl_seconds)
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[Any, float]] = OrderedDict()  # id -> (state, last used)
-        self.evicted = 0   # sessions dropped because of the cap
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()                 # all, least recently used first
+        self._by_owner: dict[str | None, OrderedDict[str, None]] = {}          # the same ids, per owner
+        self.evicted = 0   # sessions dropped because of a cap
         self.expired = 0   # sessions dropped because they were idle too long
 
     # ------------------------------------------------------------------ public API
 
-    def open(self, session_id: str | None) -> Session:
-        """The live session ``session_id``, or a new one (new id, state None) when it is unknown,
-        expired or not given. Opening a session counts as using it."""
+    def open(self, session_id: str | None, owner: str | None = None) -> Session:
+        """The live session ``session_id`` of ``owner``, or a new one (new id, state None) when it is
+        unknown, expired, someone else's or not given. Opening a session counts as using it."""
         now = self._clock()
         with self._lock:
             self._expire(now)
-            if session_id is not None:
-                entry = self._entries.get(session_id)
-                if entry is not None:
-                    self._entries[session_id] = (entry[0], now)
-                    self._entries.move_to_end(session_id)
-                    return Session(session_id, entry[0], False)
+            entry = self._entries.get(session_id) if session_id is not None else None
+            if session_id is not None and entry is not None and entry.owner == owner:
+                self._touch(session_id, entry, now)
+                return Session(session_id, entry.state, False)
             new_id = self._new_id()
-            self._entries[new_id] = (None, now)
-            self._evict()
+            self._put(new_id, _Entry(owner, None, now))
             return Session(new_id, None, True)
 
-    def save(self, session_id: str, state: Any) -> None:
-        """Store the new state of a session (re-creating it if it was dropped in the meantime)."""
-        now = self._clock()
-        with self._lock:
-            self._expire(now)
-            self._entries[session_id] = (state, now)
-            self._entries.move_to_end(session_id)
-            self._evict()
-
-    def get(self, session_id: str) -> Any:
-        """The state of a live session, or None (does not count as use)."""
+    def save(self, session_id: str, state: Any, owner: str | None = None) -> None:
+        """Store the new state of ``owner``'s session (re-creating it if it was dropped in the meantime).
+        An id that belongs to someone else is left alone."""
         now = self._clock()
         with self._lock:
             self._expire(now)
             entry = self._entries.get(session_id)
-            return None if entry is None else entry[0]
+            if entry is None:
+                self._put(session_id, _Entry(owner, state, now))
+            elif entry.owner == owner:
+                entry.state = state
+                self._touch(session_id, entry, now)
+
+    def get(self, session_id: str, owner: str | None = None) -> Any:
+        """The state of ``owner``'s live session, or None (does not count as use)."""
+        now = self._clock()
+        with self._lock:
+            self._expire(now)
+            entry = self._entries.get(session_id)
+            return entry.state if entry is not None and entry.owner == owner else None
 
     def discard(self, session_id: str) -> None:
         with self._lock:
-            self._entries.pop(session_id, None)
+            self._drop(session_id)
 
     def __contains__(self, session_id: object) -> bool:
         now = self._clock()
@@ -99,6 +117,10 @@ class SessionStore:
             self._expire(now)
             return len(self._entries)
 
+    def owned_by(self, owner: str | None) -> int:
+        with self._lock:
+            return len(self._by_owner.get(owner, ()))
+
     # ------------------------------------------------------------------ internals (lock held)
 
     def _new_id(self) -> str:
@@ -107,17 +129,37 @@ class SessionStore:
             if candidate not in self._entries:
                 return candidate
 
+    def _touch(self, session_id: str, entry: _Entry, now: float) -> None:
+        entry.last_used = now
+        self._entries.move_to_end(session_id)
+        self._by_owner[entry.owner].move_to_end(session_id)
+
+    def _put(self, session_id: str, entry: _Entry) -> None:
+        self._entries[session_id] = entry
+        mine = self._by_owner.setdefault(entry.owner, OrderedDict())
+        mine[session_id] = None
+        while len(mine) > self.max_per_owner:
+            self._drop(next(iter(mine)))
+            self.evicted += 1
+        while len(self._entries) > self.max_sessions:
+            heaviest = max(self._by_owner.values(), key=len)
+            self._drop(next(iter(heaviest)))
+            self.evicted += 1
+
+    def _drop(self, session_id: str) -> None:
+        entry = self._entries.pop(session_id, None)
+        if entry is None:
+            return
+        mine = self._by_owner[entry.owner]
+        del mine[session_id]
+        if not mine:
+            del self._by_owner[entry.owner]
+
     def _expire(self, now: float) -> None:
         deadline = now - self.ttl_seconds
-        entries = self._entries
-        while entries:
-            oldest_id, (_, last_used) = next(iter(entries.items()))
-            if last_used > deadline:
+        while self._entries:
+            oldest_id, oldest = next(iter(self._entries.items()))
+            if oldest.last_used > deadline:
                 break
-            del entries[oldest_id]
+            self._drop(oldest_id)
             self.expired += 1
-
-    def _evict(self) -> None:
-        while len(self._entries) > self.max_sessions:
-            self._entries.popitem(last=False)
-            self.evicted += 1

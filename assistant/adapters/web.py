@@ -2,7 +2,7 @@
 
 ``create_app(settings, service=...)`` builds a FastAPI app holding the versioned REST API
 (:mod:`assistant.adapters.api`), ``/healthz``, the OpenAPI docs and, mounted last at ``/``, the Gradio UI
-from :mod:`assistant.app`, all sharing the one loaded service. ``run_server`` serves it with
+from :mod:`assistant.adapters.app`, all sharing the one loaded service. ``run_server`` serves it with
 uvicorn and, with ``--share``, opens a Gradio share tunnel to it.
 
 Policies (see docs/embedding.md):
@@ -14,16 +14,15 @@ Policies (see docs/embedding.md):
 * Embedding: every response carries ``Content-Security-Policy: frame-ancestors 'self' <origins>``
   with the origins given by ``--allow-origin`` (``settings.frame_ancestors``); with none, only
   the app itself may frame it. The same origins may call the API from a browser (CORS).
-* Size: a request body above ``settings.max_request_bytes`` (file uploads to the UI:
-  ``settings.max_upload_bytes``) gets 413, judged on Content-Length and on the bytes received.
+* Size, sign-in and stream limits, and the rule that a Gradio event may name only files uploaded to
+  this server: :mod:`assistant.adapters.guard` (one ASGI layer in front of everything).
+* Gradio's cache: a private folder per server process, cleaned on start and stop
+  (:mod:`assistant.adapters.gradio_cache`); Gradio deletes its copies after an hour.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import json
 import logging
 import secrets
 import signal
@@ -36,179 +35,21 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.adapters.api import build_api_router, install_error_handlers
+from assistant.adapters.gradio_cache import CACHE_SWEEP_SECONDS, CACHE_TTL_SECONDS, GradioCache
+from assistant.adapters.guard import GuardMiddleware, GuardPolicy, credentials_checker, frame_ancestors_policy
+from assistant.adapters.limits import SignInLimiter, StreamLimiter
 from assistant.adapters.sessions import SessionStore
 from assistant.core.errors import AssistantError
+from assistant.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PROTECTED_PREFIXES = ("/api/", "/docs", "/openapi.json", "/redoc")
-UPLOAD_PREFIX = "/gradio_api/upload"
-REALM = "Customer Segment Assistant"
-
-
-# ---------------------------------------------------------------------------- credentials
-
-
-def credentials_checker(pairs: tuple[tuple[str, str], ...]) -> Callable[[str, str], bool]:
-    """A ``(user, password) -> bool`` that compares in constant time against every pair."""
-    encoded = [(u.encode("utf-8"), p.encode("utf-8")) for u, p in pairs]
-
-    def check(user: str, password: str) -> bool:
-        user_b, pass_b = str(user).encode("utf-8"), str(password).encode("utf-8")
-        ok = False
-        for u, p in encoded:  # no early exit: the time does not depend on which pair matched
-            ok |= secrets.compare_digest(user_b, u) & secrets.compare_digest(pass_b, p)
-        return ok
-
-    return check
-
-
-def _basic_credentials(header: bytes | None) -> tuple[str, str] | None:
-    if not header:
-        return None
-    scheme, _, token = header.partition(b" ")
-    if scheme.lower() != b"basic":
-        return None
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
-
-
-def frame_ancestors_policy(origins: tuple[str, ...]) -> str:
-    if "*" in origins:
-        return "frame-ancestors *"
-    return " ".join(["frame-ancestors 'self'", *origins])
-
-
-# ---------------------------------------------------------------------------- middleware
-
-
-class _BodyTooLarge(HTTPException):
-    def __init__(self, message: str) -> None:
-        super().__init__(status_code=413, detail=[message])
-
-
-def _json_response_messages(status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> list[Message]:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
-    return [{"type": "http.response.start", "status": status, "headers": headers},
-            {"type": "http.response.body", "body": body}]
-
-
-def _detail(message: str) -> bytes:
-    return json.dumps({"detail": [message]}).encode()
-
-
-class GuardMiddleware:
-    """Security headers, the request-size limit and HTTP Basic for the REST routes, in one pure
-    ASGI layer (no per-request objects beyond a few closures)."""
-
-    def __init__(self, app: ASGIApp, *, max_request_bytes: int, max_upload_bytes: int,
-                 check: Callable[[str, str], bool] | None, frame_ancestors: tuple[str, ...]) -> None:
-        self.app = app
-        self.max_request_bytes = max_request_bytes
-        self.max_upload_bytes = max_upload_bytes
-        self.check = check
-        self.extra_headers = [(b"content-security-policy", frame_ancestors_policy(frame_ancestors).encode()),
-                              (b"x-content-type-options", b"nosniff"),
-                              (b"referrer-policy", b"same-origin")]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root):]
-        extra = self.extra_headers
-        started = False
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
-        limit = self.max_upload_bytes if path.startswith(UPLOAD_PREFIX) else self.max_request_bytes
-        content_length = auth_header = None
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                content_length = value
-            elif name == b"authorization":
-                auth_header = value
-        if content_length is not None:
-            try:
-                length = int(content_length)
-            except ValueError:
-                length = None
-            if length is not None and length > limit:
-                log.info("refused a request body of %d bytes (limit %d)", length, limit)
-                for m in _json_response_messages(413, _detail(
-                        f"the request body is {length:,} bytes, above the limit of {limit:,}"), extra):
-                    await send(m)
-                return
-
-        if self.check is not None and path.startswith(PROTECTED_PREFIXES) and scope["method"] != "OPTIONS":
-            creds = _basic_credentials(auth_header)
-            if creds is None or not self.check(*creds):
-                for m in _json_response_messages(401, _detail(
-                        "authentication required: send HTTP Basic credentials (the user and password given to --auth)"),
-                        [(b"www-authenticate", f'Basic realm="{REALM}", charset="UTF-8"'.encode()), *extra]):
-                    await send(m)
-                return
-
-        received = 0
-
-        async def receive_with_limit() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge(f"the request body is above the limit of {limit:,} bytes")
-            return message
-
-        if self.check is not None and path in ("/", "") and scope["method"] in ("GET", "HEAD"):
-            await self._page(scope, receive_with_limit, send_with_headers)
-            return
-        try:
-            await self.app(scope, receive_with_limit, send_with_headers)
-        except _BodyTooLarge as exc:
-            if started:
-                raise
-            for m in _json_response_messages(413, _detail(exc.detail[0]), extra):
-                await send(m)
-
-
-    async def _page(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The UI page with auth on: to someone not signed in Gradio sends its login form (a page
-        with no components); it goes out as 401, like every other protected route, with the form
-        still in the body so a browser shows it (no WWW-Authenticate: no browser password box)."""
-        held: list[Message] = []
-
-        async def hold(message: Message) -> None:
-            held.append(message)
-
-        await self.app(scope, receive, hold)
-        body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
-        signed_out = _LOGIN_MARK in body
-        for message in held:
-            if message["type"] == "http.response.start" and signed_out and message.get("status") == 200:
-                message = {**message, "status": 401}
-            await send(message)
-
-
-_LOGIN_MARK = b'"auth_required":true'
-"""What Gradio's page config says to a visitor who has not signed in (its login form)."""
-
+KEEP_ALIVE_SECONDS = 75
+"""How long an idle kept-alive connection stays open. Above the reuse time of HTTP clients (httpx: 5 s,
+browsers: up to 60 s), so the server never closes a connection at the moment a client sends on it
+(the client would see "Server disconnected without sending a response")."""
 
 # ---------------------------------------------------------------------------- the app
 
@@ -220,17 +61,26 @@ def create_app(settings, *, service, dialogue=None, ui: bool = True) -> FastAPI:
 
         dialogue = Dialogue.create(service, knowledge_dir=settings.knowledge_dir,
                                    max_message_chars=settings.max_message_chars)
-    sessions = SessionStore(settings.max_sessions, settings.session_ttl_seconds)
+    sessions = SessionStore(settings.max_sessions, settings.session_ttl_seconds,
+                            max_per_owner=settings.max_sessions_per_user)
     info = service.model_info()
+    cache = GradioCache.for_this_process() if ui else None
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
+        if cache is not None:
+            from assistant.adapters.batch_tab import remove_orphaned_workdirs
+
+            cache.prepare()                 # (again, if an earlier serve of this app removed it)
+            remove_orphaned_workdirs()      # what servers killed with SIGKILL left
         try:
             yield
         finally:
-            if ui:
+            if cache is not None:
                 from assistant.adapters.batch_tab import remove_process_workdir
 
                 remove_process_workdir()    # scored customer files do not outlive the server
+                cache.remove()              # nor Gradio's copies of uploads and downloads
 
     app = FastAPI(
         lifespan=lifespan,
@@ -251,17 +101,27 @@ def create_app(settings, *, service, dialogue=None, ui: bool = True) -> FastAPI:
         _document_basic_auth(app)
 
     # Middleware: the last added is the outermost. CORS answers preflights before auth.
-    app.add_middleware(GuardMiddleware, max_request_bytes=settings.max_request_bytes,
-                       max_upload_bytes=settings.max_upload_bytes, check=check,
-                       frame_ancestors=settings.frame_ancestors)
+    app.add_middleware(GuardMiddleware, policy=_guard_policy(settings, check, cache))
     origins = list(settings.allow_origins)
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials="*" not in origins,
                        allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["*"], max_age=600)
 
-    if ui:
+    if cache is not None:
+        cache.prepare()                     # before Gradio builds components: they keep the folder
         _mount_ui(app, settings=settings, service=service, dialogue=dialogue, check=check)
     return app
+
+
+def _guard_policy(settings: Settings, check: Callable[[str, str], bool] | None,
+                  cache: GradioCache | None) -> GuardPolicy:
+    return GuardPolicy(
+        max_request_bytes=settings.max_request_bytes, max_upload_bytes=settings.max_upload_bytes,
+        max_control_bytes=settings.max_control_bytes, check=check, frame_ancestors=settings.frame_ancestors,
+        sign_ins=SignInLimiter(per_user=settings.max_failed_sign_ins_per_user,
+                               per_address=settings.max_failed_sign_ins_per_address,
+                               window_seconds=settings.sign_in_window_seconds),
+        streams=StreamLimiter(settings.max_streams_per_client), cache=cache)
 
 
 def _document_basic_auth(app: FastAPI) -> None:
@@ -302,6 +162,7 @@ def _mount_ui(app: FastAPI, *, settings, service, dialogue, check) -> None:
     from assistant.adapters.batch_tab import batch_tab
 
     demo = ui_app.build_app(service, settings=settings, dialogue=dialogue, extra_tabs=[batch_tab])
+    demo.delete_cache = (CACHE_SWEEP_SECONDS, CACHE_TTL_SECONDS)   # Gradio's copies expire after an hour
     gr.mount_gradio_app(
         app, demo, path="/",
         auth=check,
@@ -375,7 +236,8 @@ def run_server(settings, *, service, out=None) -> int:
         sock.close()
         raise
     config = uvicorn.Config(app, host=settings.host, port=port, root_path=settings.root_path,
-                            log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+                            log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+                            timeout_keep_alive=KEEP_ALIVE_SECONDS)
     server = uvicorn.Server(config)
     tunnels: list[Any] = []
 
@@ -419,3 +281,7 @@ def run_server(settings, *, service, out=None) -> int:
         sock.close()
     print("Customer Segment Assistant stopped.", file=out, flush=True)
     return 0
+
+
+__all__ = ["KEEP_ALIVE_SECONDS", "create_app", "credentials_checker", "frame_ancestors_policy",
+           "open_share_link", "run_server"]

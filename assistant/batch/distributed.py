@@ -29,10 +29,11 @@ import glob
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
@@ -43,6 +44,9 @@ from assistant.batch.summary import BatchSummary, combine_summaries
 from assistant.core.errors import AssistantError, DataFileError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    from distributed import LocalCluster
+
     from assistant.model.segmentation import SegmentationService
 
 PARTITION_SUFFIXES = (".csv", ".tsv", ".txt", *PARQUET_SUFFIXES)
@@ -86,7 +90,18 @@ def _output_name(path: Path, fmt: str | None) -> str:
     return f"{path.stem}.{kind}"
 
 
-def _import_dask():
+class DaskClient(Protocol):
+    """What we use of a ``distributed.Client`` (whose methods are not annotated)."""
+
+    def compute(self, collections: Any, sync: bool = False) -> Any: ...   # a frame (sync) or futures
+    def close(self) -> Any: ...
+
+
+class _Closable(Protocol):
+    def close(self) -> Any: ...
+
+
+def _import_dask() -> tuple[ModuleType, Callable[..., DaskClient], type[LocalCluster]]:
     try:
         import dask.dataframe as dd
         from distributed import Client, LocalCluster
@@ -96,7 +111,7 @@ def _import_dask():
 
 
 @contextmanager
-def dask_client(scheduler: str | None = None, *, workers: int | None = None) -> Iterator[object]:
+def dask_client(scheduler: str | None = None, *, workers: int | None = None) -> Iterator[DaskClient]:
     """A distributed Client: on ``scheduler`` if given, else on an in-process LocalCluster."""
     _, Client, LocalCluster = _import_dask()
     if scheduler:
@@ -110,7 +125,7 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None) -> 
             client.close()
         return
     threads = workers or max(1, min(4, os.cpu_count() or 1))
-    cluster = LocalCluster(processes=False, n_workers=1, threads_per_worker=threads, dashboard_address=None,
+    cluster: _Closable = LocalCluster(processes=False, n_workers=1, threads_per_worker=threads, dashboard_address=None,
                            silence_logs=logging.ERROR)
     client = Client(cluster, set_as_default=False)
     try:
@@ -123,7 +138,7 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None) -> 
 # ---------------------------------------------------------------------------- tasks (run on workers)
 
 
-def _year_task(path: str):
+def _year_task(path: str) -> pd.DataFrame:
     import pandas as pd
 
     try:
@@ -133,7 +148,8 @@ def _year_task(path: str):
         return pd.DataFrame({"path": [path], "year": [-1], "error": [f"{Path(path).name}: {exc}"]})
 
 
-def _score_task(path: str, output: str, *, service, fmt: str | None, chunksize: int, collection_year: int | None):
+def _score_task(path: str, output: str, *, service: SegmentationService, fmt: str | None, chunksize: int,
+                collection_year: int | None) -> pd.DataFrame:
     import pandas as pd
 
     try:
@@ -148,7 +164,8 @@ def _score_task(path: str, output: str, *, service, fmt: str | None, chunksize: 
 
 def score_partitions(service: SegmentationService, inputs: str | Path, output_dir: str | Path, *,
                      fmt: str | None = None, chunksize: int = 200_000, scheduler: str | None = None,
-                     client=None, progress=None) -> DistributedSummary:
+                     client: DaskClient | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> DistributedSummary:
     """Score every partition into ``output_dir`` with Dask (see the module docstring).
 
     ``client``: an existing distributed Client (else one is made from ``scheduler``).
@@ -174,11 +191,12 @@ def score_partitions(service: SegmentationService, inputs: str | Path, output_di
     with (dask_client(scheduler) if client is None else _as_is(client)) as dask:
         years = dd.from_map(_year_task, paths, label="collection-year", enforce_metadata=False)
         year_frame = dask.compute(years, sync=True)
-        failures = [PartitionFailure(input_path=p, error=e) for p, e in zip(year_frame["path"], year_frame["error"]) if e]
+        failures = [PartitionFailure(input_path=p, error=e)
+                    for p, e in zip(year_frame["path"], year_frame["error"], strict=True) if e]
         known = [int(y) for y in year_frame["year"] if int(y) >= 0]
         collection_year = max(known) if known else None
         failed_paths = {f.input_path for f in failures}
-        todo = [(p, o) for p, o in zip(paths, outputs) if p not in failed_paths]
+        todo = [(p, o) for p, o in zip(paths, outputs, strict=True) if p not in failed_paths]
         parts: list[BatchSummary] = []
         if todo:
             frame = dd.from_map(_score_task, [p for p, _ in todo], [o for _, o in todo], label="score-partition",
@@ -191,7 +209,7 @@ def score_partitions(service: SegmentationService, inputs: str | Path, output_di
                 done += 1
                 if progress is not None:
                     progress(done, len(todo))
-                for path, summary, error in zip(result["path"], result["summary"], result["error"]):
+                for path, summary, error in zip(result["path"], result["summary"], result["error"], strict=True):
                     if error:
                         failures.append(PartitionFailure(input_path=path, error=error))
                     else:
@@ -208,7 +226,7 @@ def score_partitions(service: SegmentationService, inputs: str | Path, output_di
 
 
 @contextmanager
-def _as_is(client) -> Iterator[object]:
+def _as_is(client: DaskClient) -> Iterator[DaskClient]:
     yield client
 
 

@@ -130,13 +130,17 @@ def _header_field(name: str) -> tuple[str, int] | None:
     return None
 
 
+FileType = Literal["csv", "parquet"]
+Layout = Literal["raw", "fields"]   # raw marketing columns, or the seven fields by name
+
+
 @dataclass(frozen=True)
 class FilePlan:
     """How to read one file: its type, text encoding and delimiter, and which columns feed the fields."""
 
     path: Path
-    file_type: Literal["csv", "parquet"]
-    layout: Literal["raw", "fields"]
+    file_type: FileType
+    layout: Layout
     columns: tuple[str, ...]             # every input column, in file order (names as in the header)
     sources: dict[str, int]              # fields layout: field -> column index; raw: raw column -> index
     keep: tuple[int, ...]                # input columns copied to the output (added columns replaced)
@@ -147,7 +151,7 @@ class FilePlan:
     header_line: int = 0                 # lines before the header: blank, title or comment lines (CSV)
 
 
-def _match_columns(path: Path, names: list[str]) -> tuple[Literal["raw", "fields"], dict[str, int]]:
+def _match_columns(path: Path, names: list[str]) -> tuple[Layout, dict[str, int]]:
     normalised = [_norm(n) for n in names]
     # raw layout: every required marketing column present
     raw_index: dict[str, int] = {}
@@ -166,9 +170,9 @@ def _match_columns(path: Path, names: list[str]) -> tuple[Literal["raw", "fields
             field_index.setdefault(hit[0], []).append((hit[1], i))
     if all(f in field_index for f in FIELD_NAMES):
         chosen: dict[str, int] = {}
-        for name, hits in field_index.items():
-            best = min(rank for rank, _ in hits)
-            top = [i for rank, i in hits if rank == best]
+        for name, ranked in field_index.items():
+            best = min(rank for rank, _ in ranked)
+            top = [i for rank, i in ranked if rank == best]
             if len(top) > 1:     # a more specific header wins ("Store purchases" over a "Store" column)
                 shown = " and ".join(repr(names[i]) for i in top)
                 raise DataFileError(f"{path.name}: columns {shown} both give {name}; keep one of them")
@@ -189,7 +193,7 @@ def _match_columns(path: Path, names: list[str]) -> tuple[Literal["raw", "fields
                         f"columns {', '.join(FIELD_NAMES)}, or the raw marketing columns{found})")
 
 
-def _sniff(path: Path) -> tuple[str, int]:
+def _sniff(path: Path) -> tuple[FileType, int]:
     """('csv' | 'parquet', size) after refusing missing, empty, binary and spreadsheet files."""
     if path.is_dir():
         raise DataFileError(f"{path} is a folder; score a folder of partitions with --engine dask")
@@ -208,7 +212,8 @@ def _sniff(path: Path) -> tuple[str, int]:
     if head.startswith(_UTF16_BOMS):      # Excel's "Unicode Text" export: tab-separated UTF-16
         return "csv", size
     if b"\x00" in head:
-        if len(head) >= 8 and (head[1::2].count(0) > 0.9 * (len(head) // 2) or head[0::2].count(0) > 0.9 * (len(head) // 2)):
+        half = len(head) // 2
+        if len(head) >= 8 and (head[1::2].count(0) > 0.9 * half or head[0::2].count(0) > 0.9 * half):
             raise DataFileError(f"{path.name} is not a text file we read: it looks like UTF-16 without a byte-order "
                                 f"mark; save it as CSV UTF-8")
         raise DataFileError(f"{path.name} is not a text file (nor Parquet): it contains binary data")
@@ -245,6 +250,10 @@ def _detect_encoding(path: Path) -> str:
 
 
 _HEADER_SEARCH = 20   # non-blank lines looked at for the header (titles or comments may come first)
+MAX_COLUMNS = 1_000
+"""The most columns a customer file may have: its header is checked before anything else is read, so a file
+of a million columns is refused at once instead of holding the reader (and memory) for minutes."""
+_QUOTED = re.compile(r'"[^"]*"')
 
 
 def _leading_lines(path: Path, encoding: str) -> list[tuple[str, int]]:
@@ -261,18 +270,30 @@ def _leading_lines(path: Path, encoding: str) -> list[tuple[str, int]]:
     return out
 
 
-def _read_header(path: Path, line: str) -> tuple[str, list[str], str, dict[str, int]]:
+def _check_width(path: Path, columns: int) -> None:
+    if columns > MAX_COLUMNS:
+        raise DataFileError(f"{path.name} has {columns:,} columns, above the limit of {MAX_COLUMNS:,}: keep the "
+                            f"customer columns (and an ID) and score it again")
+
+
+def _count_columns(line: str, delimiter: str) -> int:
+    """The header's columns, counted without splitting it (delimiters inside quotes do not count)."""
+    return (_QUOTED.sub("", line) if '"' in line else line).count(delimiter) + 1
+
+
+def _read_header(path: Path, line: str) -> tuple[str, list[str], Layout, dict[str, int]]:
     try:
         delimiter = detect_delimiter(line)
     except DataFileError as exc:
         raise DataFileError(f"{path.name}: {exc}") from None
+    _check_width(path, _count_columns(line, delimiter))     # before a wide header is split into cells
     names = [n.strip() for n in next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))]
     names = [n if n else f"column_{i + 1}" for i, n in enumerate(names)]
     layout, sources = _match_columns(path, names)
     return delimiter, names, layout, sources
 
 
-def _find_header(path: Path, encoding: str) -> tuple[int, str, list[str], str, dict[str, int]]:
+def _find_header(path: Path, encoding: str) -> tuple[int, str, list[str], Layout, dict[str, int]]:
     """The header: the first non-blank line, or else the first of the next lines whose columns match
     (a title or ``# comment`` line above the header is skipped). Errors describe the first line."""
     lines = _leading_lines(path, encoding)
@@ -297,6 +318,7 @@ def inspect_file(path: str | Path) -> FilePlan:
             schema = pq.ParquetFile(path).schema_arrow
         except (pa.ArrowException, OSError) as exc:
             raise DataFileError(f"{path.name} is not a readable Parquet file ({exc})") from None
+        _check_width(path, len(schema.names))
         names = [str(n) for n in schema.names]
         encoding, delimiter, header_line = "utf-8", ",", 0
         layout, sources = _match_columns(path, names)

@@ -141,7 +141,7 @@ def _python_csv_chunks(plan: FilePlan, chunksize: int, include: list[int] | None
                     rejects.append((number, f"has {len(record)} value(s), expected {n_columns} "
                                             f"(is the delimiter {_delimiter_name(plan.delimiter)} right?)", record))
                 else:
-                    for col, i in zip(columns, wanted):
+                    for col, i in zip(columns, wanted, strict=True):
                         value = record[i]
                         col.append(value if value != "" else None)
                     rows.append(number)
@@ -220,7 +220,8 @@ def file_collection_year(plan: FilePlan, *, chunksize: int = 1_000_000) -> int |
                     if top is not None:
                         latest_typed = max(latest_typed or top.year, top.year)
                     continue
-                arr = arr if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) else pc.cast(arr, pa.string())
+                if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+                    arr = pc.cast(arr, pa.string())
                 dates.update(v for v in pc.unique(arr).to_pylist() if v is not None)
             break
         except _NeedsFallback:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +24,7 @@ from assistant.batch.inspect import (
     MARGIN_DECIMALS,
     ROW_COLUMN,
     FilePlan,
+    FileType,
     Progress,
     _delimiter_name,
     inspect_file,
@@ -47,7 +49,7 @@ class _Run:
     """One pass over a file: read, validate, score, write (output and errors), accumulate totals."""
 
     def __init__(self, service: SegmentationService, plan: FilePlan, output: Path, errors_path: Path,
-                 fmt: str, collection_year: int | None) -> None:
+                 fmt: FileType, collection_year: int | None) -> None:
         self.service, self.plan, self.fmt, self.year = service, plan, fmt, collection_year
         self.output, self.errors_path = output, errors_path
         self.keys = pa.array(list(service.cluster_keys), type=pa.string())
@@ -80,7 +82,7 @@ class _Run:
                          + [pa.field(f.name, _csv_type(f.type)) for f in self._input_fields(schema)])
 
     # -- one chunk
-    def process(self, chunk: _Chunk, pool: ThreadPoolExecutor, pending: list[Future]) -> None:
+    def process(self, chunk: _Chunk, pool: ThreadPoolExecutor, pending: list[Future[None]]) -> None:
         batch = chunk.batch
         if self.writer is None:
             self.writer = _TableWriter(self.output, self.fmt, self._out_schema(batch.schema), self.delimiter)
@@ -150,9 +152,11 @@ class _Run:
             columns.append(_neutralise(pa.array([e[2][i] if i < len(e[2]) else None for e in entries], pa.string())))
         self.errors.write(pa.RecordBatch.from_arrays(columns, schema=schema))
 
-    def finish_empty(self, schema: pa.Schema) -> None:
+    def finish_empty(self, schema: pa.Schema) -> _TableWriter:
+        """The output's writer; one for an output with no rows (``schema``: the input's) if none was needed yet."""
         if self.writer is None:
             self.writer = _TableWriter(self.output, self.fmt, self._out_schema(schema), self.delimiter)
+        return self.writer
 
     def discard(self) -> None:
         for writer in (self.writer, self.errors):
@@ -181,7 +185,7 @@ def score_file(service: SegmentationService, input_path: str | Path, output_path
         raise DataFileError(f"chunksize={chunksize} is below the minimum of 1")
     input_path, output_path = Path(input_path), Path(output_path)
     plan = inspect_file(input_path)
-    fmt = output_format(output_path, fmt)
+    out_format = output_format(output_path, fmt)
     if not output_path.parent.is_dir():
         raise DataFileError(f"the output folder {output_path.parent} does not exist")
     if output_path.exists() and output_path.resolve() == input_path.resolve():
@@ -191,33 +195,32 @@ def score_file(service: SegmentationService, input_path: str | Path, output_path
     engines = ("arrow", "python") if plan.file_type == "csv" else ("parquet",)
     try:
         with _one_blas_thread():
-            return _score_with(service, plan, input_path, output_path, errors_path, fmt, chunksize, progress, year,
-                               engines, started)
+            return _score_with(service, plan, input_path, output_path, errors_path, out_format, chunksize, progress,
+                               year, engines, started)
     except OSError as exc:                 # unreadable input, unwritable output folder, disk full...
         raise DataFileError(f"{exc.filename or output_path}: {exc.strerror or exc}") from None
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise DataFileError(f"{input_path.name} cannot be scored into {output_path.name}: {exc}") from None
 
 
-def _one_blas_thread():
+def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
     """(n, 7) x (7, k) products gain nothing from BLAS threads, whose spinning competes with the
     CSV reader's and writer's threads: limit BLAS to one thread while scoring."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        import contextlib
-
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    limits: contextlib.AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
+    return limits
 
 
-def _score_with(service, plan: FilePlan, input_path: Path, output_path: Path, errors_path: Path, fmt: str,
-                chunksize: int, progress: Progress | None, year: int | None, engines: tuple[str, ...],
+def _score_with(service: SegmentationService, plan: FilePlan, input_path: Path, output_path: Path, errors_path: Path,
+                fmt: FileType, chunksize: int, progress: Progress | None, year: int | None, engines: tuple[str, ...],
                 started: float) -> BatchSummary:
     for attempt, engine in enumerate(engines):
         run = _Run(service, plan, output_path, errors_path, fmt, year)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer")
-        pending: list[Future] = []
+        pending: list[Future[None]] = []
         try:
             for chunk in _chunks(plan, engine, chunksize):
                 run.process(chunk, pool, pending)
@@ -230,8 +233,7 @@ def _score_with(service, plan: FilePlan, input_path: Path, output_path: Path, er
             if run.ragged == run.rows_read:
                 raise DataFileError(f"{input_path.name}: no row has the header's {len(plan.columns)} values; "
                                     f"is the delimiter {_delimiter_name(plan.delimiter)} right?")
-            run.finish_empty(_empty_schema(plan))
-            run.writer.commit()  # type: ignore[union-attr]
+            run.finish_empty(_empty_schema(plan)).commit()
             if run.errors is not None:
                 run.errors.commit()
             elif errors_path.exists() and errors_path.resolve() != input_path.resolve():
@@ -250,7 +252,7 @@ def _score_with(service, plan: FilePlan, input_path: Path, output_path: Path, er
     return BatchSummary(
         input_path=str(input_path), output_path=str(output_path),
         errors_path=str(errors_path) if run.errors is not None else None,
-        input_format=plan.layout, file_type=plan.file_type, output_format=fmt,  # type: ignore[arg-type]
+        input_format=plan.layout, file_type=plan.file_type, output_format=fmt,
         collection_year=year, rows_read=run.rows_read, rows_scored=int(run.counts.sum()),
         rows_failed=run.rows_failed, segments=_totals(service, run.counts, run.sums),
         seconds=time.perf_counter() - started)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, Field
 
+from assistant.batch.inspect import FileType, Layout
 from assistant.core.errors import DataFileError
-from assistant.core.fields import (
-    FIELD_NAMES,
-)
+from assistant.core.fields import FIELD_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
     from assistant.model.segmentation import SegmentationService
@@ -32,9 +31,9 @@ class BatchSummary(BaseModel):
     input_path: str
     output_path: str
     errors_path: str | None = Field(description="the errors file, or None when every row was scored")
-    input_format: Literal["raw", "fields"]
-    file_type: Literal["csv", "parquet"]
-    output_format: Literal["csv", "parquet"]
+    input_format: Layout
+    file_type: FileType
+    output_format: FileType
     collection_year: int | None = Field(description="year ages were computed against (raw files only)")
     rows_read: int
     rows_scored: int

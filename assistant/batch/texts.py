@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
-from assistant.core.knowledge import default_knowledge_dir, validate_yaml
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
+from assistant.core.paths import default_knowledge_dir
+from assistant.core.texts import Placeholders, StrictModel, TextModel, validate_yaml
 
 
-def _placeholders(template: str) -> set[str]:
-    return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
+class _Texts(TextModel):
+    """The batch code fills in numbers, which the templates may format (``{rows:,}``)."""
 
-
-class _Texts(BaseModel):
-    """Checks that each template uses only the placeholders the code fills in."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    _allowed: ClassVar[dict[str, set[str]]] = {}
-
-    @model_validator(mode="after")
-    def _check_placeholders(self) -> _Texts:
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if not isinstance(value, str):
-                continue
-            extra = _placeholders(value) - self._allowed.get(name, set())
-            if extra:
-                raise ValueError(f"{name} uses unknown placeholder(s) {sorted(extra)}; "
-                                 f"allowed: {sorted(self._allowed.get(name, set()))}")
-        return self
+    format_specs: ClassVar[bool] = True
 
 
 class CliTexts(_Texts):
@@ -49,13 +29,13 @@ class CliTexts(_Texts):
     no_errors: str = Field(min_length=1)
     partitions: str = Field(min_length=1)
 
-    _allowed: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "progress": {"input", "rows", "percent"},
         "partition_progress": {"input", "done", "total"},
         "scored": {"rows_scored", "rows_read", "seconds", "duration", "output"},
         "segment_line": {"name", "key", "count", "share"},
         "averages_line": {"averages"},
-        "average_item": {"label", "label_lower", "value"},
+        "average_item": {"label", "label_lower", "short", "short_lower", "value"},
         "errors": {"rows_failed", "errors_path"},
         "partitions": {"partitions", "output"},
     }
@@ -82,7 +62,7 @@ class UiTexts(_Texts):
     chart_x: str = Field(min_length=1)
     chart_y: str = Field(min_length=1)
 
-    _allowed: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "progress": {"rows"},
         "too_large": {"size_mb", "limit_mb"},
         "failed": {"error"},
@@ -91,8 +71,7 @@ class UiTexts(_Texts):
     }
 
 
-class BatchTexts(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class BatchTexts(StrictModel):
     cli: CliTexts
     ui: UiTexts
 

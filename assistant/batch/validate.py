@@ -82,9 +82,11 @@ def _raw_rule(column: str) -> _TextRule:
     return _TextRule.of(FIELDS_BY_NAME[field])
 
 
-def _matches(arr: pa.Array, pattern: re.Pattern) -> np.ndarray:
+def _matches(arr: pa.Array, pattern: re.Pattern[str]) -> np.ndarray:
     flags = "(?i)" if pattern.flags & re.IGNORECASE else ""
-    return pc.fill_null(pc.match_substring_regex(arr, flags + pattern.pattern), False).to_numpy(zero_copy_only=False)
+    found: np.ndarray = pc.fill_null(pc.match_substring_regex(arr, flags + pattern.pattern), False).to_numpy(
+        zero_copy_only=False)
+    return found
 
 
 def _ambiguous_dots(arr: pa.Array, values: np.ndarray, rule: _TextRule) -> np.ndarray | None:
@@ -209,7 +211,7 @@ def _cell_message(label: str, arr: pa.Array, rule: str, i: int) -> str:
     return str(InvalidValueError(label, arr[i].as_py(), rule))
 
 
-def _range_problem(spec, values: np.ndarray, usable: np.ndarray | None) -> _Problem | None:
+def _range_problem(spec: FieldSpec, values: np.ndarray, usable: np.ndarray | None) -> _Problem | None:
     """Values that FieldSpec.check refuses (below/above the range, fraction in a whole-number field).
     ``usable``: rows whose value parsed (None: all of them)."""
     with np.errstate(invalid="ignore"):

@@ -7,19 +7,15 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from assistant.core.errors import DataFileError
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
-from assistant.batch.inspect import PARQUET_SUFFIXES
+from assistant.batch.inspect import PARQUET_SUFFIXES, FileType
 from assistant.batch.validate import _is_text
+from assistant.core.errors import DataFileError
 
 _RISKY = r"^[=+\-@\t\r]"
 _PLAIN_NUMBER = r"^\s*[+-]?(\d[\d,]*(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
@@ -114,8 +110,8 @@ class _TableWriter:
         try:
             if fmt == "csv":
                 self.file_schema = pa.schema([f.with_name(neutralise_name(f.name)) for f in schema])
-                self.writer = pacsv.CSVWriter(str(self.target.tmp), self.file_schema,
-                                              write_options=pacsv.WriteOptions(delimiter=delimiter, batch_size=_WRITE_BATCH))
+                options = pacsv.WriteOptions(delimiter=delimiter, batch_size=_WRITE_BATCH)
+                self.writer = pacsv.CSVWriter(str(self.target.tmp), self.file_schema, write_options=options)
             else:
                 self.writer = pq.ParquetWriter(str(self.target.tmp), schema)
         except BaseException:
@@ -144,12 +140,15 @@ def default_errors_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.errors.csv")
 
 
-def output_format(path: Path, fmt: str | None) -> Literal["csv", "parquet"]:
-    if fmt is not None:
-        if fmt not in ("csv", "parquet"):
-            raise DataFileError(f"format={fmt!r} is not one of csv, parquet")
-        return fmt  # type: ignore[return-value]
-    return "parquet" if path.suffix.lower() in PARQUET_SUFFIXES else "csv"
+_FORMATS: dict[str, FileType] = {"csv": "csv", "parquet": "parquet"}
+
+
+def output_format(path: Path, fmt: str | None) -> FileType:
+    if fmt is None:
+        return "parquet" if path.suffix.lower() in PARQUET_SUFFIXES else "csv"
+    if fmt not in _FORMATS:
+        raise DataFileError(f"format={fmt!r} is not one of csv, parquet")
+    return _FORMATS[fmt]
 
 
 # ============================================================================ scoring a file

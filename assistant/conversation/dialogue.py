@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.conversation.parsing import ParseResult, parse_message
 from assistant.conversation.render import (
@@ -38,14 +41,67 @@ from assistant.core.schemas import SegmentInfo, SegmentResult
 from assistant.insights.answers import answer_question
 from assistant.insights.summaries import evidence_by_segment
 
+if TYPE_CHECKING:  # pragma: no cover
+    from assistant.model.segmentation import SegmentationService
+
 log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Message:
+    """One message being routed: ``text`` as typed (sanitised), ``norm`` the same with straight quotes
+    (the trigger patterns ignore case; positions in ``norm`` match ``text``)."""
+
+    dialogue: Dialogue
+    state: DialogueState
+    text: str
+    norm: str
+
+    @property
+    def complete(self) -> bool:
+        return self.state.complete
+
+    @property
+    def is_question(self) -> bool:
+        return self.norm.rstrip().endswith("?")
+
+    @cached_property
+    def quiet(self) -> ParseResult:
+        """The values stated with a cue ("age 42"); bare numbers are not taken here."""
+        return parse_message(self.text)
+
+    @cached_property
+    def segments(self) -> list[str]:
+        """The segments the message names, in order of first mention."""
+        return self.dialogue._mentions(self.norm)
+
+    @cached_property
+    def fields(self) -> list[str]:
+        """The customer fields the message names, in order of first mention."""
+        return self.dialogue._field_mentions(self.norm)
+
+
+Matcher = Callable[["Dialogue", Message], bool]
+Handler = Callable[["Dialogue", Message], "Turn | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """Something a message can ask for: when ``matches`` says so, ``reply`` answers it (or returns None
+    when it cannot after all, and the next intent is tried). A ``plain`` intent applies only to a message
+    that states no customer values. The triggers' phrases live in ``knowledge/dialogue.yaml``."""
+
+    name: str
+    matches: Matcher
+    reply: Handler
+    plain: bool = False
 
 
 class Dialogue:
     """The conversation engine. One per process; stateless and thread-safe."""
 
-    def __init__(self, service, texts: DialogueTexts, *, max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
-                 safety_net: bool = True) -> None:
+    def __init__(self, service: SegmentationService, texts: DialogueTexts, *,
+                 max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS, safety_net: bool = True) -> None:
         """``safety_net=False`` lets an unexpected exception through (tests); by default it is
         logged and answered with a short apology, the state unchanged."""
         self.service = service
@@ -85,11 +141,13 @@ class Dialogue:
         return render_result(result, self.texts, self._evidence.get(result.segment_key, ()))
 
     @classmethod
-    def create(cls, service, knowledge_dir: str | Path | None = None, **kwargs) -> Dialogue:
+    def create(cls, service: SegmentationService, knowledge_dir: str | Path | None = None, *,
+               max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS, safety_net: bool = True) -> Dialogue:
         """Load ``dialogue.yaml`` from ``knowledge_dir`` (default: the service's knowledge folder)."""
         if knowledge_dir is None:
             knowledge_dir = getattr(getattr(service, "knowledge", None), "directory", None)
-        return cls(service, load_dialogue_texts(knowledge_dir), **kwargs)
+        return cls(service, load_dialogue_texts(knowledge_dir), max_message_chars=max_message_chars,
+                   safety_net=safety_net)
 
     # ------------------------------------------------------------------ public API
 
@@ -108,7 +166,8 @@ class Dialogue:
         except Exception:
             if not self.safety_net:
                 raise
-            log.exception("dialogue failed on a message of %d characters", len(message) if isinstance(message, str) else -1)
+            log.exception("dialogue failed on a message of %d characters",
+                          len(message) if isinstance(message, str) else -1)
             r = self.texts.replies
             try:
                 return self._with_followup(state, [r.fallback_complete if state.complete else r.fallback_collecting])
@@ -118,7 +177,7 @@ class Dialogue:
 
     # ------------------------------------------------------------------ routing
 
-    def _respond(self, state: DialogueState, message: Any) -> Turn:
+    def _respond(self, state: DialogueState, message: object) -> Turn:
         r = self.texts.replies
         if not isinstance(message, str):
             message = message.decode("utf-8", "replace") if isinstance(message, (bytes, bytearray)) else (
@@ -128,78 +187,51 @@ class Dialogue:
         text = _sanitise(message)
         if not text.strip():
             return self._with_followup(state, [r.empty])
-        norm = text.translate(_QUOTES)  # patterns ignore case; positions match ``text``
-        complete = state.complete
-
-        # what-if: a hypothetical on the complete customer
-        m = self._what_if_start.search(norm)
-        if m:
-            return self._what_if(state, text[m.end():])
-        m = self._what_about_start.search(norm)
-        if m and complete:
-            hypothetical = parse_message(text[m.end():])
-            if not hypothetical.empty:
-                return self._what_if(state, text[m.end():], hypothetical)
-
-        # commands that start a new customer or drop this one
-        if self._re["new_customer"].search(norm):
-            rest = self._re["new_customer"].sub(" ", text)
-            return self._new_customer(state, r.new_customer, parse_message(rest))
-        if self._only(norm, "reset"):
-            return self._new_customer(state, r.reset, None)
-        if self._only(norm, "cancel"):
-            return self._cancel(state)
-
-        quiet = parse_message(text)  # values stated with a cue; bare numbers are not taken here
-        if quiet.empty:
-            insight = answer_question(text, self.service)  # what segments buy, channels, campaigns, household
-            if insight is not None:
-                return self._with_followup(state, [insight])
-            if state.last_field and self._re["correction"].search(norm):
-                # "make that 60k", "oops, I meant 42": a bare number corrects the value just given
-                corrected = parse_message(text, pending=state.last_field)
-                if not corrected.empty:
-                    return self._values(state, corrected)
-            if self._re["birth_year"].search(norm) and state.profile.age is None:
-                return self._with_followup(state, [r.birth_year.format(question=self._question("age"))])
-            segments = self._mentions(norm)
-            fields = self._field_mentions(norm)
-            if fields and not segments and (self._re["field_help"].search(norm) or (
-                    norm.rstrip().endswith("?") and self._only(self._field_re.sub(" ", norm), None))):
-                return self._field_help(state, fields)
-            if self._re["help"].search(norm):
-                return self._with_followup(state, [self._help()])
-            if self._re["summary"].search(norm):
-                return self._summary(state)
-            if self._re["why"].search(norm) and (complete or not segments) and (
-                    self._only(norm, "why", extra=segments) or norm.rstrip().endswith("?")):
-                return self._why(state)
-            if self._only(norm, "result", extra=segments) and (complete or not segments):
-                return self._show_result(state)
-            if self._re["compare"].search(norm):
-                return self._compare(state, segments, norm)
-            if self._re["strategy"].search(norm):
-                return self._strategy(state, segments, norm)
-            if self._re["sizes"].search(norm):
-                return self._with_followup(state, [self._sizes()])
-            if self._re["list"].search(norm) and not segments:
-                return self._with_followup(state, [self._list()])
-            if segments and (self._re["about"].search(norm) or self._only(norm, None, extra=segments)
-                             or norm.rstrip().endswith("?")):
-                return self._with_followup(state, [self._about(k) for k in segments])
-            if self._only(norm, "hello"):
-                return self._with_followup(state, [r.hello])
-            if self._only(norm, "thanks"):
-                return self._with_followup(state, [r.thanks])
-
-        parsed = quiet if state.asking is None else parse_message(text, pending=state.asking)
-        if not parsed.empty:
-            return self._values(state, parsed)
-        segments = self._mentions(norm)
-        if segments:
-            return self._with_followup(state, [self._about(k) for k in segments])
+        m = Message(self, state, text, text.translate(_QUOTES))  # patterns ignore case; positions match ``text``
+        for intent in INTENTS:
+            if intent.plain and not m.quiet.empty:
+                continue
+            if intent.matches(self, m):
+                turn = intent.reply(self, m)
+                if turn is not None:
+                    return turn
         return self._with_followup(state, [r.fallback.format(quote=_quote(text)),
-                                           r.fallback_complete if complete else r.fallback_collecting])
+                                           r.fallback_complete if m.complete else r.fallback_collecting])
+
+    # ------------------------------------------------------------------ the intents' replies (see INTENTS)
+
+    def _reply_what_if(self, m: Message) -> Turn | None:
+        start = self._what_if_start.search(m.norm)
+        return None if start is None else self._what_if(m.state, m.text[start.end():])
+
+    def _reply_what_about(self, m: Message) -> Turn | None:
+        start = self._what_about_start.search(m.norm)
+        if start is None:
+            return None
+        hypothetical = parse_message(m.text[start.end():])
+        return None if hypothetical.empty else self._what_if(m.state, m.text[start.end():], hypothetical)
+
+    def _reply_new_customer(self, m: Message) -> Turn:
+        rest = self._re["new_customer"].sub(" ", m.text)
+        return self._new_customer(m.state, self.texts.replies.new_customer, parse_message(rest))
+
+    def _reply_insight(self, m: Message) -> Turn | None:
+        insight = answer_question(m.text, self.service)  # what segments buy, channels, campaigns, household
+        return None if insight is None else self._with_followup(m.state, [insight])
+
+    def _reply_correction(self, m: Message) -> Turn | None:
+        # "make that 60k", "oops, I meant 42": a bare number corrects the value just given
+        corrected = parse_message(m.text, pending=m.state.last_field)
+        return None if corrected.empty else self._values(m.state, corrected)
+
+    def _reply_values(self, m: Message) -> Turn | None:
+        parsed = m.quiet if m.state.asking is None else parse_message(m.text, pending=m.state.asking)
+        return None if parsed.empty else self._values(m.state, parsed)
+
+    def _about_mentioned(self, m: Message) -> Turn:
+        return self._with_followup(m.state, [self._about(k) for k in m.segments])
+
+    # ------------------------------------------------------------------ matching helpers
 
     def _only(self, norm: str, trigger: str | None, extra: list[str] | None = None) -> bool:
         """True when ``norm`` holds the trigger (if given) and otherwise only filler words
@@ -319,7 +351,7 @@ class Dialogue:
             lines.append(self._question(state.asking))
         elif not was_complete:
             lines += [r.complete, self.render(result), r.after_result]
-        elif updates:
+        elif updates and old_result is not None:
             if old_result.segment_key != result.segment_key:
                 lines.append(r.segment_changed.format(old_segment=old_result.segment_name,
                                                       new_segment=result.segment_name))
@@ -459,7 +491,7 @@ class Dialogue:
         rows = [[f.label, *(f.number(s.averages.get(f.name)) for s in infos)] for f in FIELDS]
         if result is not None:
             header.append(t.column_customer)
-            for row, f in zip(rows, FIELDS):
+            for row, f in zip(rows, FIELDS, strict=True):
                 row.append(f.number(result.customer.get(f.name)))
         names = infos[0].name
         for s in infos[1:]:
@@ -505,3 +537,76 @@ class Dialogue:
         return r.about.format(name=s.name, key=s.key, description=s.description,
                               characteristics="\n".join(r.bullet.format(text=c) for c in s.characteristics),
                               size=f"{s.size:,}", share=_share(s.share), headline=s.strategy.headline)
+
+
+# ============================================================================ the intents
+
+# A message is answered by the first intent, in this order, that matches and replies; failing all, by the
+# fallback. To add a chat intent: a trigger in ``Triggers`` with its phrases in ``dialogue.yaml``, a reply
+# template, and one entry here (with its handler).
+
+
+def _said(trigger: str) -> Matcher:
+    """The message holds one of the trigger's phrases."""
+    return lambda d, m: d._re[trigger].search(m.norm) is not None
+
+
+def _only_said(trigger: str) -> Matcher:
+    """The message is one of the trigger's phrases, give or take filler words."""
+    return lambda d, m: d._only(m.norm, trigger)
+
+
+def _always(d: Dialogue, m: Message) -> bool:
+    return True
+
+
+def _asks_about_fields(d: Dialogue, m: Message) -> bool:
+    """ "what does recency mean", "income?" (a field, no segment)."""
+    return bool(m.fields) and not m.segments and (
+        _said("field_help")(d, m) or (m.is_question and d._only(d._field_re.sub(" ", m.norm), None)))
+
+
+def _asks_why(d: Dialogue, m: Message) -> bool:
+    return _said("why")(d, m) and (m.complete or not m.segments) and (
+        d._only(m.norm, "why", extra=m.segments) or m.is_question)
+
+
+def _asks_about_segments(d: Dialogue, m: Message) -> bool:
+    return bool(m.segments) and (_said("about")(d, m) or d._only(m.norm, None, extra=m.segments) or m.is_question)
+
+
+INTENTS: tuple[Intent, ...] = (
+    # a hypothetical on the complete customer
+    Intent("what_if", lambda d, m: d._what_if_start.search(m.norm) is not None, Dialogue._reply_what_if),
+    Intent("what_about", lambda d, m: m.complete and d._what_about_start.search(m.norm) is not None,
+           Dialogue._reply_what_about),
+    # commands that start a new customer or drop this one
+    Intent("new_customer", _said("new_customer"), Dialogue._reply_new_customer),
+    Intent("reset", _only_said("reset"), lambda d, m: d._new_customer(m.state, d.texts.replies.reset, None)),
+    Intent("cancel", _only_said("cancel"), lambda d, m: d._cancel(m.state)),
+    # questions and commands, in a message that states no customer values
+    Intent("insight", _always, Dialogue._reply_insight, plain=True),
+    Intent("correction", lambda d, m: bool(m.state.last_field) and _said("correction")(d, m),
+           Dialogue._reply_correction, plain=True),
+    Intent("birth_year", lambda d, m: _said("birth_year")(d, m) and m.state.profile.age is None,
+           lambda d, m: d._with_followup(m.state, [d.texts.replies.birth_year.format(question=d._question("age"))]),
+           plain=True),
+    Intent("field_help", _asks_about_fields, lambda d, m: d._field_help(m.state, m.fields), plain=True),
+    Intent("help", _said("help"), lambda d, m: d._with_followup(m.state, [d._help()]), plain=True),
+    Intent("summary", _said("summary"), lambda d, m: d._summary(m.state), plain=True),
+    Intent("why", _asks_why, lambda d, m: d._why(m.state), plain=True),
+    Intent("result", lambda d, m: d._only(m.norm, "result", extra=m.segments) and (m.complete or not m.segments),
+           lambda d, m: d._show_result(m.state), plain=True),
+    Intent("compare", _said("compare"), lambda d, m: d._compare(m.state, m.segments, m.norm), plain=True),
+    Intent("strategy", _said("strategy"), lambda d, m: d._strategy(m.state, m.segments, m.norm), plain=True),
+    Intent("sizes", _said("sizes"), lambda d, m: d._with_followup(m.state, [d._sizes()]), plain=True),
+    Intent("list", lambda d, m: _said("list")(d, m) and not m.segments,
+           lambda d, m: d._with_followup(m.state, [d._list()]), plain=True),
+    Intent("about", _asks_about_segments, Dialogue._about_mentioned, plain=True),
+    Intent("hello", _only_said("hello"), lambda d, m: d._with_followup(m.state, [d.texts.replies.hello]), plain=True),
+    Intent("thanks", _only_said("thanks"), lambda d, m: d._with_followup(m.state, [d.texts.replies.thanks]),
+           plain=True),
+    # customer values (a bare number answers the pending question); then a segment named on its own
+    Intent("values", _always, Dialogue._reply_values),
+    Intent("segment", lambda d, m: bool(m.segments), Dialogue._about_mentioned),
+)

@@ -19,10 +19,11 @@ How a message is read
    * numbers: ``71,000``, ``71 000``, ``$1,200.50``, ``€3.5k``, ``USD 500``, ``1.2 million``, ``thirty-five``,
      ``a dozen``, ``once``/``twice``, ``none``; with what is written right after them: a count
      suffix (``5x``, ``5 times``), a rate (``a month``, ``per week``, ``/yr``, ``monthly``; also
-     ``monthly`` written before a cue: "monthly income 5k") or a duration (``2 weeks``, ``3 months ago``; also ``yesterday``, ``today``, ``last week``,
-     ``a month ago``). Negations (``never``, ``no``, ``doesn't``) are zero-tokens. Things that
-     only look like numbers (``#4521``, dates, times, ``20%``, ranges ``30-40``, ordinals,
-     ``in 2013``, ``born 1986``) are recognised as junk so they are never used. A birth year is not
+     ``monthly`` written before a cue: "monthly income 5k") or a duration (``2 weeks``, ``3 months ago``;
+     also ``yesterday``, ``today``, ``last week``, ``a month ago``). Negations (``never``, ``no``,
+     ``doesn't``) are zero-tokens. Things that only look like numbers (``#4521``, dates, times, ``20%``,
+     ranges ``30-40``, ordinals, ``in 2013``, ``born 1986``) are recognised as junk so they are never
+     used. A birth year is not
      turned into an age: the model's age is relative to the collection year (2014), a person's
      age today is not, and guessing either would be wrong for someone; the assistant asks for the age.
      ``71.000`` (a point and exactly three digits, no multiplier) is 71 to some writers and 71,000 to
@@ -46,7 +47,8 @@ How a message is read
    * ``pending`` (the field the assistant just asked about) takes the leftover number that fits
      it, when there is exactly one ("between 3 and 4" is not answered) and the word after it is
      not a count of something else ("2 kids"; words of our fields and "or so", "I guess"... are
-     fine); the content of ``<script>``/``<style>`` elements is dropped before anything is read;
+     fine); the content of ``<script>``/``<style>`` elements, Markdown images, link targets and web
+     addresses are dropped before anything is read;
    * a duration ending in "ago" (``3 weeks ago``) is a recency (the synonym table lists
      "days ago"); so is a point in time ("yesterday", "last week") in a clause that names a
      purchase ("bought", "ordered", ...) and holds no other number;
@@ -63,6 +65,7 @@ How a message is read
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
@@ -229,6 +232,11 @@ def _cue_table() -> tuple[re.Pattern[str], dict[str, str]]:
 
 _CUE, _CUE_FIELD = _cue_table()
 
+
+def _cue_field(m: re.Match[str]) -> str:
+    """The field a match of ``_CUE`` names (each of its alternatives is a named group)."""
+    return _CUE_FIELD[m.lastgroup or ""]
+
 # ------------------------------------------------------------------------------------ result
 
 
@@ -241,7 +249,7 @@ class ParseResult:
 
     @property
     def draft(self) -> ProfileDraft:
-        return ProfileDraft.model_construct(**self.values)
+        return ProfileDraft().merged(self.values)
 
     @property
     def empty(self) -> bool:
@@ -350,7 +358,7 @@ def _tokens(clause: str, offset: int) -> list[_Tok]:
     cued: list[tuple[int, int]] = []
     for m in _CUE.finditer(blanked):
         rate = _CUE_RATE.search(blanked, max(0, m.start() - 12), m.start())
-        toks.append(_Tok("cue", m.start() + offset, m.end() + offset, field=_CUE_FIELD[m.lastgroup],
+        toks.append(_Tok("cue", m.start() + offset, m.end() + offset, field=_cue_field(m),
                          per=_PERIOD_OF[rate.group("per")[0].lower()] if rate else ""))
         cued.append((m.start(), m.end()))
     if not any(t.kind in ("num", "dur", "neg") for t in toks):
@@ -441,7 +449,7 @@ def _pair(toks: list[_Tok], text: str) -> tuple[list[tuple[str, float, _Tok]], l
     return pairs, leftovers
 
 
-def _clauses(text: str):
+def _clauses(text: str) -> Iterator[tuple[str, int, str]]:
     start = 0
     for m in _CLAUSE_BREAK.finditer(text):
         yield text[start:m.start()], start, m.group()
@@ -465,6 +473,17 @@ def parse_number(text: str) -> float | None:
 
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>")
 _SCRIPT = re.compile(r"<(script|style)\b[^<>]{0,500}>.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
+_TARGET = r"\((?:[^()\n]|\([^()\n]{0,500}\)){0,2000}\)"   # a link target, with one level of brackets inside
+_MD_IMAGE = re.compile(r"!\[[^\[\]\n]{0,500}\]" + _TARGET)
+_MD_LINK = re.compile(r"\[([^\[\]\n]{0,500})\]" + _TARGET)
+_ADDRESS = re.compile(r"(?i)\b(?:https?://|ftp://|www\.|javascript:|data:|mailto:)\S*")
+
+
+def _without_markup(text: str) -> str:
+    """``text`` without what markup carries besides visible text: elements' tags, script and style
+    content, Markdown images, link targets (the link's text stays) and web addresses."""
+    text = _MD_LINK.sub(r" \1 ", _MD_IMAGE.sub(" ", text))
+    return _ADDRESS.sub(" ", _TAG.sub(" ", _SCRIPT.sub(" ", text)))
 # Words that may follow a bare answer to the pending question ("38 I guess", "12 or so", "60k tops");
 # any other word right after the number says it counts something else ("2 kids", "3 dogs").
 _ANSWER_TAIL = frozenset("""or ish maybe probably roughly approximately approx about around i i'm im and but so
@@ -498,18 +517,16 @@ def _header_row(text: str) -> tuple[dict[str, str], str]:
         header = _CELL_SPLIT.split(lines[i].strip())
         if len(header) < 2:
             continue
-        names = []
-        for cell in header:
-            m = _CUE.fullmatch(cell)
-            names.append(_CUE_FIELD[m.lastgroup] if m else None)
-        if None in names or len(set(names)) != len(names):
+        cues = [_CUE.fullmatch(cell) for cell in header]
+        names = [_cue_field(m) for m in cues if m is not None]
+        if len(names) != len(header) or len(set(names)) != len(names):
             continue
         rows = [line for line in lines[i + 1:] if line.strip()]
         cells = _CELL_SPLIT.split(rows[0].strip()) if len(rows) == 1 else []
         if len(cells) != len(names) or any(parse_number(c) is None for c in cells):
             continue
         blanked = [*lines[:i], *(" " * len(line) for line in lines[i:])]
-        return dict(zip(names, cells)), "\n".join(blanked)
+        return dict(zip(names, cells, strict=True)), "\n".join(blanked)
     return {}, _KEY_VALUE_LINE.sub(_key_value, text)
 
 
@@ -528,9 +545,10 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
     """Every customer value ``text`` states; ``pending`` is the field just asked about."""
     if not isinstance(text, str):
         return ParseResult()
-    # markup tags carry no customer values ("<img src=x onerror=alert(1)>" is not an age of 1);
-    # the text between tags stays ("<b>38</b>" is 38). "<50k" is not a tag: a tag starts with a letter or /.
-    text = _TAG.sub(" ", _SCRIPT.sub(" ", text[:MAX_CHARS])).translate(_NORMALISE)
+    # markup carries no customer values ("<img src=x onerror=alert(1)>" is not an age of 1, nor is
+    # '![i](x "alert(9)")' a spending of 9); the text between tags and a link's text stay ("<b>38</b>" is 38).
+    # "<50k" is not a tag: a tag starts with a letter or /.
+    text = _without_markup(text[:MAX_CHARS]).translate(_NORMALISE)
     table, text = _header_row(text)
     found: dict[str, tuple[float, _Tok | None]] = {}
     leftovers: list[_Tok] = []
@@ -568,9 +586,9 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
                 continue
             if tok.kind in ("num", "dur") and _counts_something_else(text, tok):
                 continue
-            value = _value_for(tok, pending)
-            if value is not None:
-                found[pending] = (value, tok)
+            answer = _value_for(tok, pending)
+            if answer is not None:
+                found[pending] = (answer, tok)
                 leftovers = [t for t in leftovers if t is not tok]
                 break
     for name in _DAYS_FIELDS - found.keys():
@@ -592,10 +610,10 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
     rejected: list[InvalidValueError] = []
     for name in FIELD_NAMES:
         if name in found:
-            value, tok = found[name]
+            value, source = found[name]
             try:
-                if tok is not None and tok.raw_text and FIELDS_BY_NAME[name].dot_is_ambiguous(value):
-                    raise InvalidValueError(name, tok.raw_text, AMBIGUOUS_DOT_RULE)
+                if source is not None and source.raw_text and FIELDS_BY_NAME[name].dot_is_ambiguous(value):
+                    raise InvalidValueError(name, source.raw_text, AMBIGUOUS_DOT_RULE)
                 values[name] = FIELDS_BY_NAME[name].check(value)
             except InvalidValueError as exc:
                 rejected.append(exc)

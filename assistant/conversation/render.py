@@ -38,7 +38,7 @@ def _phrase_pattern(phrases: list[str] | tuple[str, ...]) -> str:
     return "|".join(r"[\W_]+".join(re.escape(w) for w in p.split()) for p in alternatives)
 
 
-def _compile(phrases) -> re.Pattern[str]:
+def _compile(phrases: list[str] | tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w)(?:{_phrase_pattern(phrases)})(?!\w)", re.IGNORECASE)
 
 

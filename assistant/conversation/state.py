@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from assistant.core.fields import FIELD_NAMES, FIELDS_BY_NAME
 from assistant.core.schemas import ProfileDraft, SegmentResult
@@ -32,7 +32,7 @@ class DialogueState(BaseModel):
 
     @field_validator("pending", "last_field")
     @classmethod
-    def _pending_field(cls, value: str | None, info) -> str | None:
+    def _pending_field(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and value not in FIELDS_BY_NAME:
             raise ValueError(f"{info.field_name}={value!r} is not one of {', '.join(FIELD_NAMES)}")
         return value

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from assistant.core.fields import FIELD_NAMES, FieldSpec
-from assistant.core.knowledge import SEGMENT_KEYS, default_knowledge_dir, validate_yaml
+from assistant.core.knowledge import SEGMENT_KEYS
+from assistant.core.paths import default_knowledge_dir
+from assistant.core.texts import Placeholders, StrictModel, Template, TextModel, validate_yaml
 
 DIALOGUE_FILE = "dialogue.yaml"
 DEFAULT_MAX_MESSAGE_CHARS = 10_000
@@ -19,130 +20,136 @@ EXPLAIN_AFTER_FAILURES = 2
 # ============================================================================ the texts
 
 _FIELD_PLACEHOLDERS = {"label", "unit", "example", "example_raw", "minimum", "maximum"}
-
-
-def _template_problem(where: str, template: str, allowed: set[str]) -> str | None:
-    """Why ``template`` cannot be filled with ``allowed`` keyword placeholders (None if it can)."""
-    try:
-        parts = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        return f"{where} is not a valid template ({exc}; write a literal brace as {{{{ or }}}})"
-    for _, name, spec, conversion in parts:
-        if name is None:
-            continue
-        if not name.isidentifier():
-            return f"{where} has a placeholder {{{name}}}; use a plain name, one of {sorted(allowed)}"
-        if spec or conversion:
-            return f"{where}: placeholder {{{name}}} must not have a format spec or conversion"
-        if name not in allowed:
-            return f"{where} uses unknown placeholder {{{name}}}; allowed: {sorted(allowed)}"
-    return None
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Templates(_Strict):
-    """Every field is a template; ``_allowed`` lists the placeholders each may use."""
-
-    _allowed: ClassVar[dict[str, set[str]]] = {}
-
-    @model_validator(mode="after")
-    def _check_placeholders(self) -> _Templates:
-        problems = [p for name, allowed in self._allowed.items()
-                    if (p := _template_problem(name, getattr(self, name), allowed))]
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-
-def _templates(name: str, doc: str, allowed: dict[str, set[str]]) -> type[_Templates]:
-    """A model with one required, non-empty template per key of ``allowed``."""
-    base = type(f"_{name}Base", (_Templates,), {"_allowed": allowed, "__module__": __name__})
-    fields = {key: (str, Field(min_length=1)) for key in allowed}
-    return create_model(name, __base__=base, __doc__=doc, __module__=__name__, **fields)
-
-
 _NAMES = {"label", "label_lower", "short", "short_lower"}   # a field's names (see _names_of)
 _RANGE = {"minimum", "maximum"}
 
-ReplyTexts = _templates("ReplyTexts", "The assistant's replies (knowledge/dialogue.yaml: replies).", {
-    "noted": {"values"},
-    "value": {*_NAMES, "value"},
-    "corrected": {*_NAMES, "old", "new"},
-    "rejected": {"error", "problem", *_NAMES, *_RANGE},
-    "explain": {*_NAMES, "unit", "description", "example", *_RANGE},
-    "kept": {*_NAMES, "value"},
-    "complete": set(),
-    "after_result": set(),
-    "segment_same": {"segment_name"},
-    "segment_changed": {"old_segment", "new_segment"},
-    "fallback": {"quote"},
-    "fallback_collecting": set(),
-    "fallback_complete": set(),
-    "empty": set(),
-    "too_long": {"limit"},
-    "resume": {"question"},
-    "help": {"fields"},
-    "hello": set(),
-    "thanks": set(),
-    "reset": set(),
-    "new_customer": set(),
-    "cancel": {"values"},
-    "cancel_nothing": set(),
-    "summary": {"known", "missing"},
-    "summary_complete": {"known", "segment_name"},
-    "summary_empty": set(),
-    "summary_line": {*_NAMES, "value"},
-    "why": {"segment_name", "reasons", "confidence"},
-    "why_incomplete": set(),
-    "result_incomplete": set(),
-    "what_if_incomplete": set(),
-    "what_if_nothing": set(),
-    "what_if_rejected": {"error", "problem", *_NAMES, *_RANGE},
-    "what_if_same": {"changes", "segment_name", "confidence"},
-    "what_if_changed": {"changes", "old_segment", "new_segment", "confidence"},
-    "what_if_footer": set(),
-    "change": {*_NAMES, "old", "new"},
-    "list_and": {"items", "last"},
-    "versus": {"left", "right"},
-    "list_segments": {"count", "segments"},
-    "segment_line": {"name", "key", "summary"},
-    "sizes": {"total", "table"},
-    "about": {"name", "key", "description", "characteristics", "size", "share", "headline"},
-    "bullet": {"text"},
-    "strategy": {"name", "headline", "tactics", "channels", "kpi"},
-    "strategy_which": {"names"},
-    "compare": {"names", "table", "summaries"},
-    "compare_line": {"name", "summary"},
-    "compare_which": {"names"},
-    "field_help": {*_NAMES, "unit", "description", "example", *_RANGE},
-    "birth_year": {"question"},
-})
 
-ResultTexts = _templates("ResultTexts", "The building blocks of a rendered result (dialogue.yaml: result).", {
-    "title": {"segment_name"},
-    "summary": {"summary"},
-    "column_field": set(),
-    "column_customer": set(),
-    "column_average": {"segment_name"},
-    "column_segment": set(),
-    "column_size": set(),
-    "column_share": set(),
-    "confidence": {"text"},
-    "reasons_title": set(),
-    "strategy_title": {"headline"},
-    "evidence_title": set(),
-    "channels": {"channels"},
-    "kpi": {"kpi"},
-    "warning": {"warning"},
-})
+class ReplyTexts(TextModel):
+    """The assistant's replies (knowledge/dialogue.yaml: replies)."""
+
+    noted: Template
+    value: Template
+    corrected: Template
+    rejected: Template
+    explain: Template
+    kept: Template
+    complete: Template
+    after_result: Template
+    segment_same: Template
+    segment_changed: Template
+    fallback: Template
+    fallback_collecting: Template
+    fallback_complete: Template
+    empty: Template
+    too_long: Template
+    resume: Template
+    help: Template
+    hello: Template
+    thanks: Template
+    reset: Template
+    new_customer: Template
+    cancel: Template
+    cancel_nothing: Template
+    summary: Template
+    summary_complete: Template
+    summary_empty: Template
+    summary_line: Template
+    why: Template
+    why_incomplete: Template
+    result_incomplete: Template
+    what_if_incomplete: Template
+    what_if_nothing: Template
+    what_if_rejected: Template
+    what_if_same: Template
+    what_if_changed: Template
+    what_if_footer: Template
+    change: Template
+    list_and: Template
+    versus: Template
+    list_segments: Template
+    segment_line: Template
+    sizes: Template
+    about: Template
+    bullet: Template
+    strategy: Template
+    strategy_which: Template
+    compare: Template
+    compare_line: Template
+    compare_which: Template
+    field_help: Template
+    birth_year: Template
+
+    placeholders: ClassVar[Placeholders] = {
+        "noted": {"values"},
+        "value": {*_NAMES, "value"},
+        "corrected": {*_NAMES, "old", "new"},
+        "rejected": {"error", "problem", *_NAMES, *_RANGE},
+        "explain": {*_NAMES, "unit", "description", "example", *_RANGE},
+        "kept": {*_NAMES, "value"},
+        "segment_same": {"segment_name"},
+        "segment_changed": {"old_segment", "new_segment"},
+        "fallback": {"quote"},
+        "too_long": {"limit"},
+        "resume": {"question"},
+        "help": {"fields"},
+        "cancel": {"values"},
+        "summary": {"known", "missing"},
+        "summary_complete": {"known", "segment_name"},
+        "summary_line": {*_NAMES, "value"},
+        "why": {"segment_name", "reasons", "confidence"},
+        "what_if_rejected": {"error", "problem", *_NAMES, *_RANGE},
+        "what_if_same": {"changes", "segment_name", "confidence"},
+        "what_if_changed": {"changes", "old_segment", "new_segment", "confidence"},
+        "change": {*_NAMES, "old", "new"},
+        "list_and": {"items", "last"},
+        "versus": {"left", "right"},
+        "list_segments": {"count", "segments"},
+        "segment_line": {"name", "key", "summary"},
+        "sizes": {"total", "table"},
+        "about": {"name", "key", "description", "characteristics", "size", "share", "headline"},
+        "bullet": {"text"},
+        "strategy": {"name", "headline", "tactics", "channels", "kpi"},
+        "strategy_which": {"names"},
+        "compare": {"names", "table", "summaries"},
+        "compare_line": {"name", "summary"},
+        "compare_which": {"names"},
+        "field_help": {*_NAMES, "unit", "description", "example", *_RANGE},
+        "birth_year": {"question"},
+    }
+
+
+class ResultTexts(TextModel):
+    """The building blocks of a rendered result (dialogue.yaml: result)."""
+
+    title: Template
+    summary: Template
+    column_field: Template
+    column_customer: Template
+    column_average: Template
+    column_segment: Template
+    column_size: Template
+    column_share: Template
+    confidence: Template
+    reasons_title: Template
+    strategy_title: Template
+    evidence_title: Template
+    channels: Template
+    kpi: Template
+    warning: Template
+
+    placeholders: ClassVar[Placeholders] = {
+        "title": {"segment_name"},
+        "summary": {"summary"},
+        "column_average": {"segment_name"},
+        "confidence": {"text"},
+        "strategy_title": {"headline"},
+        "channels": {"channels"},
+        "kpi": {"kpi"},
+        "warning": {"warning"},
+    }
+
 
 _Phrases = list[str]
-TRIGGERS = ("help", "hello", "thanks", "reset", "cancel", "new_customer", "summary", "result", "why", "what_if",
-            "what_about", "compare", "strategy", "sizes", "list", "about", "field_help", "all", "correction",
-            "birth_year")
 
 
 def _clean_phrases(value: list[str]) -> list[str]:
@@ -155,7 +162,7 @@ def _clean_phrases(value: list[str]) -> list[str]:
     return out
 
 
-class Triggers(_Strict):
+class Triggers(StrictModel):
     """Phrases (lower case, whole words) that trigger each command or question."""
 
     help: _Phrases = Field(min_length=1)
@@ -179,13 +186,16 @@ class Triggers(_Strict):
     correction: _Phrases = Field(min_length=1)
     birth_year: _Phrases = Field(min_length=1)
 
-    @field_validator(*TRIGGERS)
+    @field_validator("*")
     @classmethod
-    def _clean(cls, value: list[str]) -> list[str]:
+    def _clean(cls, value: _Phrases) -> _Phrases:
         return _clean_phrases(value)
 
 
-class TerminalTexts(_Strict):
+TRIGGERS = tuple(Triggers.model_fields)
+
+
+class TerminalTexts(TextModel):
     prompt: str
     goodbye: str = Field(min_length=1)
     quit: _Phrases = Field(min_length=1)
@@ -196,10 +206,10 @@ class TerminalTexts(_Strict):
         return _clean_phrases(value)
 
 
-class DialogueTexts(_Strict):
+class DialogueTexts(TextModel):
     """The validated contents of ``knowledge/dialogue.yaml``."""
 
-    greeting: str = Field(min_length=1)
+    greeting: Template
     questions: dict[str, str]
     replies: ReplyTexts
     result: ResultTexts
@@ -207,6 +217,8 @@ class DialogueTexts(_Strict):
     fillers: list[str]
     segment_aliases: dict[str, list[str]]
     terminal: TerminalTexts
+
+    placeholders: ClassVar[Placeholders] = {"greeting": {"question"}, "questions": _FIELD_PLACEHOLDERS}
 
     @field_validator("questions")
     @classmethod
@@ -217,18 +229,7 @@ class DialogueTexts(_Strict):
         unknown = sorted(set(value) - set(FIELD_NAMES))
         if unknown:
             raise ValueError(f"question(s) for unknown field(s) {', '.join(unknown)}; fields: {', '.join(FIELD_NAMES)}")
-        problems = [p for n in FIELD_NAMES if (p := _template_problem(f"questions.{n}", value[n], _FIELD_PLACEHOLDERS))]
-        if problems:
-            raise ValueError("; ".join(problems))
         return {n: value[n] for n in FIELD_NAMES}
-
-    @field_validator("greeting")
-    @classmethod
-    def _greeting(cls, value: str) -> str:
-        problem = _template_problem("greeting", value, {"question"})
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @field_validator("fillers")
     @classmethod
@@ -240,7 +241,8 @@ class DialogueTexts(_Strict):
     def _aliases(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         unknown = sorted(set(value) - set(SEGMENT_KEYS))
         if unknown:
-            raise ValueError(f"aliases for unknown segment(s) {', '.join(unknown)}; segments: {', '.join(SEGMENT_KEYS)}")
+            raise ValueError(f"aliases for unknown segment(s) {', '.join(unknown)}; "
+                             f"segments: {', '.join(SEGMENT_KEYS)}")
         return {key: _clean_phrases(aliases) for key, aliases in value.items()}
 
     @model_validator(mode="after")

@@ -121,7 +121,11 @@ class FieldSpec:
         """Return ``value`` as this field's type, or raise InvalidValueError naming value and rule."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             value = self.number_from_text(value)
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:            # a whole number beyond any float (10**309): past one end of the range
+            raise InvalidValueError(self.name, value, f"is above the maximum of {_num(self.maximum)}" if value > 0
+                                    else f"is below the minimum of {_num(self.minimum)}") from None
         if math.isnan(number) or math.isinf(number):
             raise InvalidValueError(self.name, value, "is not a finite number")
         if number < self.minimum:
@@ -180,7 +184,8 @@ def format_duration(seconds: float) -> str:
 FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
         name="age", label="Age", unit="years",
-        description="Age in years. In the training data it is computed relative to 2014, the year the data was collected.",
+        description=("Age in years. In the training data it is computed relative to 2014, the year the data "
+                     "was collected."),
         minimum=18, maximum=110, integer=True, example=38,
         synonyms=("age", "aged", "years old", "yo", "y/o", "yrs old", "born",
                   "year old", "y.o.", "she is", "he is", "she's", "he's",
@@ -193,7 +198,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         name="income", label="Yearly income", unit="$",
         description="Yearly household income.",
         minimum=0, maximum=10_000_000, integer=False, example=52000,
-        synonyms=("income", "earns", "earning", "earnings", "makes", "making", "salary", "household income", "yearly income", "annual income", "income per year",
+        synonyms=("income", "earns", "earning", "earnings", "makes", "making", "salary", "household income",
+                  "yearly income", "annual income", "income per year",
                   "earn", "wage", "brings in", "takes home"),
         source="Income",
         short="Income",
@@ -202,7 +208,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         name="total_spending", label="Total spending", unit="$",
         description="Amount spent on products in the last 2 years (wine, fruit, meat, fish, sweets and gold).",
         minimum=0, maximum=1_000_000, integer=False, example=600,
-        synonyms=("total spending", "total spend", "total spent", "spent", "spending", "spends", "spend", "amount spent", "purchases worth",
+        synonyms=("total spending", "total spend", "total spent", "spent", "spending", "spends", "spend",
+                  "amount spent", "purchases worth",
                   "has spent", "monetary", "totaling", "totalling"),
         source="MntWines + MntFruits + MntMeatProducts + MntFishProducts + MntSweetProducts + MntGoldProds",
         short="Total spending",
@@ -211,7 +218,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         name="web_purchases", label="Web purchases", unit="purchases",
         description="Number of purchases made through the company's website (last 2 years).",
         minimum=0, maximum=1000, integer=True, example=4,
-        synonyms=("web purchases", "online purchases", "website purchases", "online", "web", "website", "buys online", "bought online", "orders online",
+        synonyms=("web purchases", "online purchases", "website purchases", "online", "web", "website",
+                  "buys online", "bought online", "orders online",
                   "web purchase", "online purchase", "website purchase", "buy online", "shop online", "shopped online",
                   "purchase online", "order online", "ordered online", "web order", "online order", "website order",
                   "e-commerce", "internet purchase"),
@@ -222,7 +230,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         name="store_purchases", label="Store purchases", unit="purchases",
         description="Number of purchases made directly in stores (last 2 years).",
         minimum=0, maximum=1000, integer=True, example=6,
-        synonyms=("store purchases", "in-store purchases", "in store purchases", "shop purchases", "in-store", "in store", "store", "shop", "in person",
+        synonyms=("store purchases", "in-store purchases", "in store purchases", "shop purchases", "in-store",
+                  "in store", "store", "shop", "in person",
                   "store purchase", "in store purchase", "shop purchase", "store order", "instore",
                   "shop in store", "buy in store", "bought in store", "purchase in store", "in shop",
                   "offline", "retail purchase", "visit store", "visit shop"),
@@ -233,7 +242,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         name="web_visits_per_month", label="Website visits per month", unit="visits/month",
         description="Number of visits to the company's website in the last month.",
         minimum=0, maximum=300, integer=True, example=5,
-        synonyms=("web visits per month", "website visits", "site visits", "web visits", "visits per month", "visits a month", "visits", "visit",
+        synonyms=("web visits per month", "website visits", "site visits", "web visits", "visits per month",
+                  "visits a month", "visits", "visit",
                   "visit website", "visit site", "visit web site", "website visit", "site visit", "web visit",
                   "browse website", "browse site", "go website", "go site", "come website", "come site",
                   "log in", "session"),
@@ -244,7 +254,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         name="recency_days", label="Days since last purchase", unit="days",
         description="Number of days since the customer's last purchase.",
         minimum=0, maximum=3650, integer=True, example=30,
-        synonyms=("recency", "days since last purchase", "last purchase", "last bought", "last order", "last shopped", "days since", "days ago",
+        synonyms=("recency", "days since last purchase", "last purchase", "last bought", "last order",
+                  "last shopped", "days since", "days ago",
                   "last purchased", "last ordered", "hasn't bought", "has not bought", "hasn't purchased",
                   "hasn't ordered", "hasn't shopped", "since last purchase", "last transaction", "last buy"),
         source="Recency",

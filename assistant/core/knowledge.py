@@ -6,26 +6,23 @@ and the field. Nothing is read at import time: call :func:`load_knowledge`.
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from assistant.core.errors import KnowledgeBaseError
 from assistant.core.fields import FIELD_NAMES
+from assistant.core.paths import default_knowledge_dir
 from assistant.core.schemas import Strategy
+from assistant.core.texts import Placeholders, StrictModel, TextModel
+from assistant.core.texts import read_yaml as read_yaml  # re-exported: moved to assistant.core.texts
+from assistant.core.texts import validate_yaml as validate_yaml
 
 SEGMENT_KEYS = ("casual_shoppers", "vip_customers", "browsers_without_conversion", "digital_enthusiasts")
 
 
-def default_knowledge_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "knowledge"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 class StrategySpec(_Strict):
@@ -79,30 +76,6 @@ class SegmentsFile(_Strict):
         return self
 
 
-def _placeholders(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
-
-
-class _Templated(_Strict):
-    """Checks each template uses only the placeholders the service fills in."""
-
-    _allowed: ClassVar[dict[str, set[str]]] = {}
-
-    @model_validator(mode="after")
-    def _check_placeholders(self) -> _Templated:
-        for name, allowed in self._allowed.items():
-            value = getattr(self, name)
-            templates = (
-                [(f"{name}.{sub}", t) for sub, t in value.model_dump().items()]
-                if isinstance(value, BaseModel) else [(name, value)]
-            )
-            for where, template in templates:
-                extra = _placeholders(template) - allowed
-                if extra:
-                    raise ValueError(f"{where} uses unknown placeholder(s) {sorted(extra)}; allowed: {sorted(allowed)}")
-        return self
-
-
 class Levels(_Strict):
     very_low: str = Field(min_length=1)
     low: str = Field(min_length=1)
@@ -114,22 +87,24 @@ class Levels(_Strict):
         return (self.very_low, self.low, self.typical, self.high, self.very_high)
 
 
-class ConfidenceTexts(_Strict):
+class ConfidenceTexts(TextModel):
     clear: str
     borderline: str
 
+    placeholders: ClassVar[Placeholders] = {"clear": {"segment_name", "runner_up_name"},
+                                            "borderline": {"segment_name", "runner_up_name"}}
 
-class ExplanationsFile(_Templated):
+
+class ExplanationsFile(TextModel):
     levels: Levels
     reason: str
     headlines: dict[str, Levels]   # per field: what a value in each band says ("Bought recently")
     confidence: ConfidenceTexts
     warning: str
 
-    _allowed: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "reason": {"headline", "Level", "level", "label", "label_lower", "short", "short_lower", "customer", "overall",
                    "segment", "segment_name", "runner_up", "runner_up_name"},
-        "confidence": {"segment_name", "runner_up_name"},
         "warning": {"label", "value", "low", "high"},
     }
 
@@ -159,36 +134,6 @@ class KnowledgeBase:
 
     def segment(self, key: str) -> SegmentSpec:
         return self.segments[key]
-
-
-def read_yaml(path: Path) -> Any:
-    if not path.is_file():
-        raise KnowledgeBaseError(f"{path} is missing (it ships with the project; restore it from git)")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise KnowledgeBaseError(f"{path} is not valid YAML: {exc}") from None
-
-
-def validate_yaml(path: Path, model: type[BaseModel], data: Any = None) -> Any:
-    """Validate a YAML file against ``model``; the error names the file, the entry and the field."""
-    data = read_yaml(path) if data is None else data
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = list(err["loc"])
-            where = ".".join(str(p) for p in loc)
-            # name the segment by key rather than list index when possible
-            if len(loc) >= 2 and loc[0] == "segments" and isinstance(loc[1], int):
-                try:
-                    key = data["segments"][loc[1]].get("key", f"#{loc[1] + 1}")
-                except (KeyError, IndexError, TypeError, AttributeError):
-                    key = f"#{loc[1] + 1}"
-                where = f"segment {key!r}, field " + ".".join(str(p) for p in loc[2:]) if loc[2:] else f"segment {key!r}"
-            problems.append(f"{where}: {err['msg']}" if where else err["msg"].removeprefix("Value error, "))
-        raise KnowledgeBaseError(f"{path}: " + "; ".join(problems)) from None
 
 
 def load_knowledge(directory: str | Path | None = None, *, required_keys: tuple[str, ...] = SEGMENT_KEYS) -> KnowledgeBase:

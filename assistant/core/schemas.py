@@ -1,23 +1,26 @@
 """Pydantic schemas shared by the service, the dialogue, the API and the CLI.
 
-``CustomerProfile`` (all seven fields required) and ``ProfileDraft`` (all optional) are derived
-from the field table in :mod:`assistant.core.fields`, so a field's type, range and documentation are
-written once. Validation happens here, at the edge; everything behind it trusts these objects.
+``CustomerProfile`` (all seven fields required) and ``ProfileDraft`` (all optional) name the seven
+fields, and take each field's type, range, documentation and validation from the field table in
+:mod:`assistant.core.fields` (:func:`field_info`, :func:`field_check`), so those are written once.
+Validation happens here, at the edge; everything behind it trusts these objects.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, computed_field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, computed_field
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from assistant.core.errors import InvalidProfileError, InvalidValueError
-from assistant.core.fields import FIELD_NAMES, FIELDS, FieldSpec
+from assistant.core.fields import FIELD_NAMES, FIELDS, FieldSpec, get_field
 
 
-def _checker(spec: FieldSpec, *, optional: bool):
-    def check(value: Any) -> Any:
+def _checker(spec: FieldSpec, *, optional: bool) -> Callable[[object], object]:
+    def check(value: object) -> object:
         if value is None and optional:
             return None
         if value is None:
@@ -30,18 +33,24 @@ def _checker(spec: FieldSpec, *, optional: bool):
     return check
 
 
-def _field_type(spec: FieldSpec, *, optional: bool) -> tuple[Any, Any]:
-    base = spec.python_type | None if optional else spec.python_type
-    annotated = Annotated[base, BeforeValidator(_checker(spec, optional=optional))]
-    info = Field(
-        default=None if optional else ...,
+def field_info(name: str) -> FieldInfo:
+    """The pydantic Field of customer field ``name``, from its FieldSpec: title, description with unit
+    and range, bounds (``ge``/``le``) and example. Put in the field's ``Annotated[...]``."""
+    spec = get_field(name)
+    info: FieldInfo = Field(
         title=spec.label,
         description=f"{spec.description} Unit: {spec.unit}. Allowed: {spec.minimum:g} to {spec.maximum:g}.",
         ge=spec.minimum,
         le=spec.maximum,
         examples=[spec.example if not spec.integer else int(spec.example)],
     )
-    return annotated, info
+    return info
+
+
+def field_check(name: str, *, optional: bool = False) -> BeforeValidator:
+    """The validator of customer field ``name``: :meth:`FieldSpec.check` (text numbers, range, whole
+    numbers), its InvalidValueError message kept word for word; None is allowed when ``optional``."""
+    return BeforeValidator(_checker(get_field(name), optional=optional))
 
 
 class _ProfileBase(BaseModel):
@@ -60,7 +69,7 @@ class _DraftBase(_ProfileBase):
     def filled(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in FIELD_NAMES if getattr(self, name) is not None}
 
-    def merged(self, values: dict[str, Any]) -> ProfileDraft:
+    def merged(self, values: dict[str, Any]) -> Self:
         """A new draft with ``values`` (already validated) laid over this one."""
         return self.model_copy(update=values)
 
@@ -71,19 +80,37 @@ class _DraftBase(_ProfileBase):
         return CustomerProfile.model_construct(**self.as_dict())
 
 
-CustomerProfile = create_model(
-    "CustomerProfile",
-    __base__=_ProfileBase,
-    __doc__="A complete customer description: the seven model inputs, all required.",
-    **{f.name: _field_type(f, optional=False) for f in FIELDS},
-)
+# The seven fields are spelled out so that type checkers see them; everything about a field (type,
+# range, title, description, example, validation) still comes from its FieldSpec in
+# assistant/core/fields.py, and tests/test_schemas.py checks both classes against FIELDS.
 
-ProfileDraft = create_model(
-    "ProfileDraft",
-    __base__=_DraftBase,
-    __doc__="A partial customer description, as gathered in a conversation: every field optional.",
-    **{f.name: _field_type(f, optional=True) for f in FIELDS},
-)
+
+class CustomerProfile(_ProfileBase):
+    """A complete customer description: the seven model inputs, all required."""
+
+    age: Annotated[int, field_info("age"), field_check("age")]
+    income: Annotated[float, field_info("income"), field_check("income")]
+    total_spending: Annotated[float, field_info("total_spending"), field_check("total_spending")]
+    web_purchases: Annotated[int, field_info("web_purchases"), field_check("web_purchases")]
+    store_purchases: Annotated[int, field_info("store_purchases"), field_check("store_purchases")]
+    web_visits_per_month: Annotated[int, field_info("web_visits_per_month"), field_check("web_visits_per_month")]
+    recency_days: Annotated[int, field_info("recency_days"), field_check("recency_days")]
+
+
+class ProfileDraft(_DraftBase):
+    """A partial customer description, as gathered in a conversation: every field optional."""
+
+    age: Annotated[int | None, field_info("age"), field_check("age", optional=True)] = None
+    income: Annotated[float | None, field_info("income"), field_check("income", optional=True)] = None
+    total_spending: Annotated[float | None, field_info("total_spending"),
+                              field_check("total_spending", optional=True)] = None
+    web_purchases: Annotated[int | None, field_info("web_purchases"),
+                             field_check("web_purchases", optional=True)] = None
+    store_purchases: Annotated[int | None, field_info("store_purchases"),
+                               field_check("store_purchases", optional=True)] = None
+    web_visits_per_month: Annotated[int | None, field_info("web_visits_per_month"),
+                                    field_check("web_visits_per_month", optional=True)] = None
+    recency_days: Annotated[int | None, field_info("recency_days"), field_check("recency_days", optional=True)] = None
 
 
 def validation_problems(exc: ValidationError) -> list[str]:
@@ -153,7 +180,9 @@ class SegmentResult(BaseModel):
     reasons: list[str]
     warnings: list[str]
 
-    @computed_field  # derived on access, so building a result stays cheap
+    # derived on access, so building a result stays cheap; mypy does not type a decorator over @property
+    # (the pattern pydantic documents for computed fields)
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def comparison(self) -> list[FieldComparison]:
         """The customer's value beside the segment's and the average customer's, field by field."""

@@ -1,7 +1,7 @@
 """Segment insights: what each segment buys, where, how it answers campaigns, who it is.
 
-``assistant.model.profiling.compute_profiles`` runs at training time and stores aggregates only (never a customer) in the
-model card under ``card["profiles"]``:
+``assistant.model.profiling.compute_profiles`` runs at training time and stores aggregates only (never a customer)
+in the model card under ``card["profiles"]``:
 
 - per segment and for the whole base (``"base"``): size and share; mean and median of the seven
   fields and of every numeric raw column (except ID, Z_CostContact, Z_Revenue); product mix

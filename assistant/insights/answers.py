@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ from assistant.core.errors import ModelError
 if TYPE_CHECKING:  # pragma: no cover
     from assistant.core.knowledge import KnowledgeBase
     from assistant.model.segmentation import SegmentationService
-from assistant.insights.profiles import profiles_of
+from assistant.insights.profiles import GroupData, ProfileData, profiles_of
 from assistant.insights.summaries import (
     _most_lifted,
     _table,
@@ -24,7 +25,7 @@ from assistant.insights.summaries import (
     fmt_rate,
     summarise,
 )
-from assistant.insights.texts import InsightsTexts, insight_texts
+from assistant.insights.texts import DistributionChat, InsightsTexts, insight_texts
 from assistant.model.profiling import (
     ANY_ACCEPTED,
     BASE,
@@ -51,10 +52,10 @@ class _Matcher:
 
 def _matcher(kb: KnowledgeBase) -> _Matcher:
     cached = kb.extra.get("insights_matcher")
-    if cached is not None:
+    if isinstance(cached, _Matcher):
         return cached
     texts = insight_texts(kb)
-    pairs = set()
+    pairs: set[tuple[str, str]] = set()
     for key, spec in kb.segments.items():
         phrases = [*texts.matching.segments.get(key, []), spec.name, key.replace("_", " ")]
         pairs.update((_normalise(p).strip(), key) for p in phrases if _normalise(p).strip())
@@ -126,15 +127,17 @@ def answer_question(text: str, service: SegmentationService) -> str | None:
 @dataclass(frozen=True)
 class _Context:
     service: SegmentationService
-    profiles: dict
+    profiles: ProfileData
     texts: InsightsTexts
 
-    def seg(self, key: str) -> dict:
-        return self.profiles["segments"][key]
+    def seg(self, key: str) -> GroupData:
+        group: GroupData = self.profiles["segments"][key]
+        return group
 
     @property
-    def base(self) -> dict:
-        return self.profiles[BASE]
+    def base(self) -> GroupData:
+        group: GroupData = self.profiles[BASE]
+        return group
 
     def name(self, key: str) -> str:
         return self.service.segment_name(key)
@@ -156,17 +159,20 @@ def _answer_products(ctx: _Context, keys: list[str], named: bool) -> str:
                 for c in sorted(lines, key=lambda c: -(seg["product_mix"][c] or 0))]
         top = _top(seg["product_mix"])
         most = _most_lifted(seg["lift"]["numeric"], lines)
-        most_lift = seg["lift"]["numeric"][most]
-        closing = (t.over if most_lift is not None and most_lift >= 1 else t.under).format(
-            segment_name=ctx.name(key), product=labels[top], share=fmt_pct(seg["product_mix"][top]),
-            product_most=labels[most], lift=fmt_lift(most_lift))
+        closing = ""  # no closing sentence when the segment bought nothing at all
+        if top is not None and most is not None:
+            most_lift = seg["lift"]["numeric"][most]
+            closing = (t.over if most_lift is not None and most_lift >= 1 else t.under).format(
+                segment_name=ctx.name(key), product=labels[top], share=fmt_pct(seg["product_mix"][top]),
+                product_most=labels[most], lift=fmt_lift(most_lift))
         header = [h.format(base_name=ctx.texts.base_name) for h in t.columns]
-        return "\n\n".join([t.title.format(segment_name=ctx.name(key), size=f"{seg['size']:,}"),
-                            _table(header, rows), closing])
+        parts = [t.title.format(segment_name=ctx.name(key), size=f"{seg['size']:,}"), _table(header, rows), closing]
+        return "\n\n".join(part for part in parts if part)
     header = [t.first_column_many, *(ctx.name(k) for k in keys), ctx.texts.base_label]
     rows = []
     for c in lines:
-        cells = [f"{fmt_pct(ctx.seg(k)['product_mix'][c])} ({fmt_lift(ctx.seg(k)['lift']['numeric'][c])})" for k in keys]
+        cells = [f"{fmt_pct(ctx.seg(k)['product_mix'][c])} ({fmt_lift(ctx.seg(k)['lift']['numeric'][c])})"
+                 for k in keys]
         rows.append([labels[c].capitalize(), *cells, fmt_pct(ctx.base["product_mix"][c])])
     summary = []
     for k in keys:
@@ -199,7 +205,7 @@ def _answer_channels(ctx: _Context, keys: list[str], named: bool) -> str:
         rows.append([t.deals_row, *(cell(fmt_pct(ctx.seg(k)["deal_share"]), ctx.seg(k)["lift"]["deal_share"])
                                     for k in keys), fmt_pct(ctx.base["deal_share"])])
 
-    def purchases(group: dict) -> float | None:
+    def purchases(group: GroupData) -> float | None:
         means = [group["numeric"].get(c, {}).get("mean") for c in channels]
         return None if any(m is None for m in means) else sum(means)
 
@@ -230,8 +236,8 @@ def _answer_campaigns(ctx: _Context, keys: list[str], named: bool) -> str:
         seg = ctx.seg(key)
         header = [h.format(segment_name=ctx.name(key), base_label=ctx.texts.base_label) for h in t.columns_one]
         order = [c for c in (RESPONSE_COLUMN, ANY_ACCEPTED, *CAMPAIGN_COLUMNS) if c in base_camp]
-        rows = [[labels[c], fmt_rate(seg["campaigns"][c]), fmt_rate(base_camp[c]), fmt_lift(seg["lift"]["campaigns"][c])]
-                for c in order]
+        rows = [[labels[c], fmt_rate(seg["campaigns"][c]), fmt_rate(base_camp[c]),
+                 fmt_lift(seg["lift"]["campaigns"][c])] for c in order]
         return "\n\n".join([t.title_one.format(segment_name=ctx.name(key), size=f"{seg['size']:,}"),
                             _table(header, rows), "\n".join(evidence_lines(ctx.profiles, key, ctx.texts,
                                                                            segment_name=ctx.name(key))[:2])])
@@ -246,7 +252,8 @@ def _answer_campaigns(ctx: _Context, keys: list[str], named: bool) -> str:
     best = ranked[0]
     out = [t.title, _table(header, rows)]
     if ctx.seg(best)["campaigns"].get(RESPONSE_COLUMN) is not None:
-        out.append(t.best.format(segment_name=ctx.name(best), rate=fmt_rate(ctx.seg(best)["campaigns"][RESPONSE_COLUMN]),
+        out.append(t.best.format(segment_name=ctx.name(best),
+                                 rate=fmt_rate(ctx.seg(best)["campaigns"][RESPONSE_COLUMN]),
                                  lift=fmt_lift(ctx.seg(best)["lift"]["campaigns"][RESPONSE_COLUMN]),
                                  base_rate=fmt_rate(base_camp[RESPONSE_COLUMN]), base_name=ctx.texts.base_name))
     if ANY_ACCEPTED in base_camp:
@@ -272,7 +279,7 @@ def _answer_children(ctx: _Context, keys: list[str], named: bool) -> str:
     if len(keys) == 1:
         return line(keys[0])
 
-    def row(label: str, group: dict, lift: float | None) -> list[str]:
+    def row(label: str, group: GroupData, lift: float | None) -> list[str]:
         num = group["numeric"]
         return [label, fmt_pct(group["children"]["share"]), f"{group['children']['count']:,}",
                 fmt_num(num.get("Kidhome", {}).get("mean"), 2), fmt_num(num.get("Teenhome", {}).get("mean"), 2),
@@ -286,10 +293,14 @@ def _answer_children(ctx: _Context, keys: list[str], named: bool) -> str:
     return "\n\n".join(out)
 
 
-def _answer_distribution(field: str, texts_attr: str, labels_attr: str):
+_Answer = Callable[["_Context", list[str], bool], str]
+"""An answer to one topic: the context, the segment keys asked about, whether segments were named."""
+
+
+def _answer_distribution(field: str, texts_attr: str, labels_attr: str) -> _Answer:
     def answer(ctx: _Context, keys: list[str], named: bool) -> str:
-        t = getattr(ctx.texts.chat, texts_attr)
-        labels = getattr(ctx.texts.labels, labels_attr)
+        t: DistributionChat = getattr(ctx.texts.chat, texts_attr)
+        labels: dict[str, str] = getattr(ctx.texts.labels, labels_attr)
         if not ctx.base[field]:
             return ctx.missing(labels_attr)
         header = [t.first_column, *(ctx.name(k) for k in keys), ctx.texts.base_label]
@@ -306,7 +317,7 @@ def _answer_complaints(ctx: _Context, keys: list[str], named: bool) -> str:
     if ctx.base["complaint_rate"] is None:
         return ctx.missing("complaint (Complain)")
 
-    def count(group: dict) -> str:
+    def count(group: GroupData) -> str:
         return f"{round(group['complaint_rate'] * group['size']):,}" if group["complaint_rate"] is not None else "-"
 
     ranked = sorted(keys, key=lambda k: -(ctx.seg(k)["complaint_rate"] or 0))
@@ -331,9 +342,11 @@ def _answer_tenure(ctx: _Context, keys: list[str], named: bool) -> str:
                              months=fmt_num(ten["mean"] / 30.44 if ten["mean"] is not None else None, 0),
                              base_mean=fmt_num(base_mean, 0), base_name=ctx.texts.base_name)
 
-    rows = [[ctx.name(k), fmt_num(ctx.seg(k)["tenure_days"]["mean"], 0), fmt_num(ctx.seg(k)["tenure_days"]["median"], 0),
-             fmt_lift(ctx.seg(k)["lift"]["tenure_days"])] for k in keys]
-    rows.append([ctx.texts.base_label, fmt_num(base_mean, 0), fmt_num(ctx.base["tenure_days"]["median"], 0), fmt_lift(1.0)])
+    rows = [[ctx.name(k), fmt_num(ctx.seg(k)["tenure_days"]["mean"], 0),
+             fmt_num(ctx.seg(k)["tenure_days"]["median"], 0), fmt_lift(ctx.seg(k)["lift"]["tenure_days"])]
+            for k in keys]
+    rows.append([ctx.texts.base_label, fmt_num(base_mean, 0), fmt_num(ctx.base["tenure_days"]["median"], 0),
+                 fmt_lift(1.0)])
     out = [t.title.format(reference_date=ctx.profiles.get("reference_date") or "-"),
            _table([h.format(base_name=ctx.texts.base_name) for h in t.columns], rows)]
     if named:
@@ -354,7 +367,7 @@ def _answer_profile(ctx: _Context, keys: list[str], named: bool) -> str:
     return "\n\n".join(blocks)
 
 
-_ANSWERS = {
+_ANSWERS: dict[str, _Answer] = {
     "products": _answer_products,
     "channels": _answer_channels,
     "campaigns": _answer_campaigns,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
+    import plotly.graph_objects as go
+
     from assistant.model.segmentation import SegmentationService
-from assistant.insights.profiles import _check_key, profiles_of
+from assistant.insights.profiles import ProfileData, _check_key, profiles_of
 from assistant.insights.summaries import fmt_pct, fmt_rate
 from assistant.insights.texts import InsightsTexts, insight_texts
 from assistant.model.profiling import (
@@ -31,8 +34,9 @@ PROFILE_ROW_PX = 46      # height per category: two bars and their value labels,
 PROFILE_FRAME_PX = 130   # title, x axis and legend
 
 
-def _bar_pair(title: str, categories: list[str], seg_values: list, base_values: list, *, segment_name: str,
-              key: str, texts: InsightsTexts, axis: str, fmt=fmt_pct, rows: int = 0):
+def _bar_pair(title: str, categories: list[str], seg_values: Sequence[float | None],
+              base_values: Sequence[float | None], *, segment_name: str, key: str, texts: InsightsTexts, axis: str,
+              fmt: Callable[[float | None], str] = fmt_pct, rows: int = 0) -> go.Figure:
     """A segment's bars beside all customers', readable from a 320 px phone to a wide screen.
 
     Horizontal bars: the category names read level on the left (never rotated or cut) and each
@@ -68,7 +72,7 @@ def _bar_pair(title: str, categories: list[str], seg_values: list, base_values: 
     return fig
 
 
-def style_figure(fig, *, title: str, height: int = 340):
+def style_figure(fig: go.Figure, *, title: str, height: int = 340) -> go.Figure:
     """The common look of every plot (white template, compact margins, legend on top)."""
     fig.update_layout(template="plotly_white", title={"text": title, "x": 0.01, "font": {"size": 15}}, height=height,
                       margin={"l": 56, "r": 16, "t": 72, "b": 48},
@@ -77,11 +81,12 @@ def style_figure(fig, *, title: str, height: int = 340):
     return fig
 
 
-def profile_figures(profiles: dict, key: str, texts: InsightsTexts, *, segment_name: str) -> dict[str, Any]:
+def profile_figures(profiles: ProfileData, key: str, texts: InsightsTexts, *,
+                    segment_name: str) -> dict[str, go.Figure]:
     """Plotly figures of one segment against all customers: product mix, channel mix, campaigns."""
     seg, base = profiles["segments"][key], profiles[BASE]
     labels, ft = texts.labels, texts.figures
-    figs: dict[str, Any] = {}
+    figs: dict[str, go.Figure] = {}
     products = [c for c in MNT_COLUMNS if c in base["product_mix"]]
     channels = [c for c in CHANNEL_COLUMNS if c in base["channel_mix"]]
     side_by_side = max(len(products), len(channels) + (base.get("deal_share") is not None))  # the same height
@@ -102,13 +107,14 @@ def profile_figures(profiles: dict, key: str, texts: InsightsTexts, *, segment_n
     campaigns = [c for c in (*CAMPAIGN_COLUMNS, ANY_ACCEPTED, RESPONSE_COLUMN) if c in base["campaigns"]]
     if campaigns:
         figs["campaigns"] = _bar_pair(ft.campaigns_title, [labels.campaigns[c] for c in campaigns],
-                                      [seg["campaigns"][c] for c in campaigns], [base["campaigns"][c] for c in campaigns],
+                                      [seg["campaigns"][c] for c in campaigns],
+                                      [base["campaigns"][c] for c in campaigns],
                                       segment_name=segment_name, key=key, texts=texts, axis=ft.rate_axis,
                                       fmt=fmt_rate)
     return figs
 
 
-def segment_figures(service: SegmentationService, key: str) -> dict[str, Any]:
+def segment_figures(service: SegmentationService, key: str) -> dict[str, go.Figure]:
     _check_key(service, key)
     return profile_figures(profiles_of(service), key, insight_texts(service.knowledge),
                            segment_name=service.segment_name(key))

@@ -11,6 +11,13 @@ from assistant.core.errors import InvalidValueError, ModelError
 if TYPE_CHECKING:  # pragma: no cover
     from assistant.model.segmentation import SegmentationService
 
+ProfileData = dict[str, Any]
+"""The ``profiles`` of the model card, as JSON (see ``assistant.model.profiling.compute_profiles``):
+``segments`` (key -> :data:`GroupData`), ``base`` (all customers) and the reference date."""
+
+GroupData = dict[str, Any]
+"""One group's figures in :data:`ProfileData`: size, numeric means, mixes, rates, lifts (JSON)."""
+
 
 class MeanMedian(BaseModel):
     mean: float | None
@@ -47,7 +54,8 @@ class GroupProfile(BaseModel):
     channel_mix: dict[str, float | None] = Field(description="Web, catalogue and store shares of all purchases.")
     deal_share: float | None = Field(description="Purchases made with a discount, as a share of all purchases.")
     education: dict[str, float] = Field(description="Share of customers by education ('2n Cycle' is master's level).")
-    marital_status: dict[str, float] = Field(description="Share of customers by marital status (odd values as 'Other').")
+    marital_status: dict[str, float] = Field(description="Share of customers by marital status "
+                                                         "(odd values as 'Other').")
     children: ChildrenFigure | None
     tenure_days: MeanMedian | None = Field(description="Days from joining to the latest join date in the file.")
     campaigns: dict[str, float | None] = Field(
@@ -69,7 +77,7 @@ class SegmentProfile(BaseModel):
     base: GroupProfile
 
 
-def profiles_of(service: SegmentationService) -> dict[str, Any]:
+def profiles_of(service: SegmentationService) -> ProfileData:
     """``service.card["profiles"]``, or ModelError when the model was trained before profiles existed."""
     profiles = service.card.get("profiles")
     if not isinstance(profiles, dict) or "segments" not in profiles:

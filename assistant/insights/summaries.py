@@ -11,7 +11,7 @@ from assistant.core.errors import ModelError
 
 if TYPE_CHECKING:  # pragma: no cover
     from assistant.model.segmentation import SegmentationService
-from assistant.insights.profiles import GroupProfile, SegmentProfile, _check_key, profiles_of
+from assistant.insights.profiles import GroupData, GroupProfile, ProfileData, SegmentProfile, _check_key, profiles_of
 from assistant.insights.texts import InsightsTexts, SummaryTexts, insight_texts
 from assistant.model.profiling import ANY_ACCEPTED, BASE, CHANNEL_COLUMNS, MNT_COLUMNS, RESPONSE_COLUMN
 
@@ -78,7 +78,7 @@ class _Highlight:
     label: str = ""
 
 
-def _highlights(seg: dict, base: dict, texts: InsightsTexts) -> list[_Highlight]:
+def _highlights(seg: GroupData, base: GroupData, texts: InsightsTexts) -> list[_Highlight]:
     lift = seg["lift"]
     out: list[_Highlight] = []
     for c in MNT_COLUMNS:
@@ -119,7 +119,7 @@ def segment_summary(service: SegmentationService, key: str) -> str:
     return summarise(profiles, key, texts, segment_name=service.segment_name(key))
 
 
-def summarise(profiles: dict, key: str, texts: InsightsTexts, *, segment_name: str) -> str:
+def summarise(profiles: ProfileData, key: str, texts: InsightsTexts, *, segment_name: str) -> str:
     seg, base = profiles["segments"][key], profiles[BASE]
     if not seg["size"]:
         return texts.summary.none.format(segment_name=segment_name)
@@ -146,7 +146,7 @@ def _top(mix: dict[str, float | None]) -> str | None:
 
 
 def _most_lifted(lifts: dict[str, float | None], among: Iterable[str]) -> str | None:
-    items = [(k, lifts.get(k)) for k in among if lifts.get(k) is not None]
+    items = [(k, lift) for k in among if (lift := lifts.get(k)) is not None]
     return max(items, key=lambda kv: kv[1])[0] if items else None
 
 
@@ -167,7 +167,7 @@ def evidence_by_segment(service: SegmentationService) -> dict[str, list[str]]:
         return {}
 
 
-def evidence_lines(profiles: dict, key: str, texts: InsightsTexts, *, segment_name: str) -> list[str]:
+def evidence_lines(profiles: ProfileData, key: str, texts: InsightsTexts, *, segment_name: str) -> list[str]:
     seg, base = profiles["segments"][key], profiles[BASE]
     ev, common = texts.evidence, {"segment_name": segment_name, "base_name": texts.base_name}
     out = []

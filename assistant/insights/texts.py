@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import string
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from assistant.core.knowledge import validate_yaml
+from assistant.core.errors import KnowledgeBaseError
+from assistant.core.texts import Placeholders, StrictModel, TextModel, validate_yaml
 
 if TYPE_CHECKING:  # pragma: no cover
     from assistant.core.knowledge import KnowledgeBase
@@ -27,47 +27,13 @@ from assistant.model.profiling import (
 )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _placeholders(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
-
-
-class TemplateBlock(_Strict):
-    """A block of templates; ``_placeholders`` maps each field to the placeholders it may use."""
-
-    _placeholders: ClassVar[dict[str, set[str]]] = {}
-
-    @model_validator(mode="after")
-    def _check(self) -> TemplateBlock:
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if isinstance(value, BaseModel):
-                continue
-            allowed = self._placeholders.get(name, set())
-            items = value if isinstance(value, list) else [value]
-            for item in items:
-                if not isinstance(item, str):
-                    continue
-                try:
-                    used = _placeholders(item)
-                except ValueError as exc:
-                    raise ValueError(f"{name}: {item!r} is not a valid template ({exc})") from None
-                extra = used - allowed
-                if extra:
-                    raise ValueError(f"{name} uses unknown placeholder(s) {sorted(extra)}; allowed: {sorted(allowed)}")
-        return self
-
-
 def _require(mapping: dict[str, Any], keys: Iterable[str], what: str) -> None:
     missing = [k for k in keys if k not in mapping]
     if missing:
         raise ValueError(f"{what} lacks label(s) for {', '.join(missing)}")
 
 
-class Labels(_Strict):
+class Labels(StrictModel):
     products: dict[str, str]
     channels: dict[str, str]
     channel_places: dict[str, str]
@@ -87,7 +53,7 @@ class Labels(_Strict):
         return self
 
 
-class Matching(_Strict):
+class Matching(StrictModel):
     segments: dict[str, list[str]]
     all_segments: list[str] = Field(min_length=1)
     topics: dict[str, list[str]]
@@ -106,31 +72,31 @@ class Matching(_Strict):
 _HIGHLIGHT = {"lift", "pct_less", "product", "channel"}
 
 
-class HighlightTexts(TemplateBlock):
+class HighlightTexts(TextModel):
     product: str
     channel: str
     deals: str
     response: str
     any_campaign: str
     children: str
-    _placeholders: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "product": {"lift", "pct_less", "product"}, "channel": {"lift", "pct_less", "channel"},
         "deals": {"lift", "pct_less"}, "response": {"lift", "pct_less"}, "any_campaign": {"lift", "pct_less"},
         "children": {"lift", "pct_less"},
     }
 
 
-class SummaryTexts(TemplateBlock):
+class SummaryTexts(TextModel):
     sentence: str
     separator: str
     last_separator: str
     none: str
     more: HighlightTexts
     less: HighlightTexts
-    _placeholders: ClassVar[dict[str, set[str]]] = {"sentence": {"segment_name", "highlights"}, "none": {"segment_name"}}
+    placeholders: ClassVar[Placeholders] = {"sentence": {"segment_name", "highlights"}, "none": {"segment_name"}}
 
 
-class EvidenceTexts(TemplateBlock):
+class EvidenceTexts(TextModel):
     response: str
     any_campaign: str
     top_product: str
@@ -138,7 +104,7 @@ class EvidenceTexts(TemplateBlock):
     distinctive_channel: str
     deals: str
     children: str
-    _placeholders: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "response": {"segment_name", "rate", "base_rate", "base_name", "lift"},
         "any_campaign": {"segment_name", "rate", "base_rate", "base_name", "lift"},
         "top_product": {"segment_name", "product", "share", "amount", "lift", "base_name"},
@@ -149,7 +115,7 @@ class EvidenceTexts(TemplateBlock):
     }
 
 
-class ProductsChat(TemplateBlock):
+class ProductsChat(TextModel):
     title: str
     columns: list[str] = Field(min_length=4, max_length=4)
     over: str
@@ -158,7 +124,7 @@ class ProductsChat(TemplateBlock):
     first_column_many: str
     line_many: str
     line_many_under: str
-    _placeholders: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "title": {"segment_name", "size"}, "columns": {"base_name"},
         "over": {"segment_name", "product", "share", "product_most", "lift"},
         "under": {"segment_name", "product", "share", "product_most", "lift"},
@@ -168,7 +134,7 @@ class ProductsChat(TemplateBlock):
     }
 
 
-class ChannelsChat(TemplateBlock):
+class ChannelsChat(TextModel):
     title: str
     first_column: str
     deals_row: str
@@ -176,67 +142,67 @@ class ChannelsChat(TemplateBlock):
     visits_row: str
     line: str
     line_top_only: str
-    _placeholders: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "title": {"base_name"}, "line": {"segment_name", "place", "share", "channel", "lift", "base_name"},
         "line_top_only": {"segment_name", "place", "share", "lift", "base_name"},
     }
 
 
-class CampaignsChat(TemplateBlock):
+class CampaignsChat(TextModel):
     title: str
     columns: list[str] = Field(min_length=5, max_length=5)
     best: str
     best_any: str
     title_one: str
     columns_one: list[str] = Field(min_length=4, max_length=4)
-    _placeholders: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "columns": {"base_name"}, "best": {"segment_name", "rate", "lift", "base_rate", "base_name"},
         "best_any": {"segment_name", "rate", "base_rate", "base_name"}, "title_one": {"segment_name", "size"},
         "columns_one": {"segment_name", "base_label"},
     }
 
 
-class ChildrenChat(TemplateBlock):
+class ChildrenChat(TextModel):
     title: str
     columns: list[str] = Field(min_length=6, max_length=6)
     line: str
-    _placeholders: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "columns": {"base_name"},
         "line": {"segment_name", "share", "count", "size", "base_share", "base_name", "lift"},
     }
 
 
-class DistributionChat(TemplateBlock):
+class DistributionChat(TextModel):
     title: str
     first_column: str
     note: str
 
 
-class ComplaintsChat(TemplateBlock):
+class ComplaintsChat(TextModel):
     title: str
     columns: list[str] = Field(min_length=4, max_length=4)
     line: str
-    _placeholders: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "columns": {"base_name"}, "line": {"segment_name", "rate", "base_rate", "base_name"},
     }
 
 
-class TenureChat(TemplateBlock):
+class TenureChat(TextModel):
     title: str
     columns: list[str] = Field(min_length=4, max_length=4)
     line: str
-    _placeholders: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "title": {"reference_date"}, "columns": {"base_name"},
         "line": {"segment_name", "mean", "median", "months", "base_mean", "base_name"},
     }
 
 
-class ProfileChat(TemplateBlock):
+class ProfileChat(TextModel):
     title: str
-    _placeholders: ClassVar[dict[str, set[str]]] = {"title": {"segment_name", "size", "share"}}
+    placeholders: ClassVar[Placeholders] = {"title": {"segment_name", "size", "share"}}
 
 
-class ChatTexts(TemplateBlock):
+class ChatTexts(TextModel):
     note_lift: str
     products: ProductsChat
     channels: ChannelsChat
@@ -250,13 +216,13 @@ class ChatTexts(TemplateBlock):
     not_available: str
     missing_figures: str
     empty_segment: str
-    _placeholders: ClassVar[dict[str, set[str]]] = {
+    placeholders: ClassVar[Placeholders] = {
         "note_lift": {"base_name", "rows", "model_version"}, "missing_figures": {"what"},
         "empty_segment": {"segment_name"},
     }
 
 
-class FigureTexts(TemplateBlock):
+class FigureTexts(TextModel):
     product_mix_title: str
     channel_mix_title: str
     campaigns_title: str
@@ -264,7 +230,7 @@ class FigureTexts(TemplateBlock):
     rate_axis: str
 
 
-class InsightsTexts(TemplateBlock):
+class InsightsTexts(TextModel):
     base_name: str
     base_label: str
     labels: Labels
@@ -277,8 +243,6 @@ class InsightsTexts(TemplateBlock):
 
 def load_insight_texts(directory: str | Path, *, segment_keys: Iterable[str] = ()) -> InsightsTexts:
     """Load and validate ``insights.yaml`` from ``directory``; every segment needs match phrases."""
-    from assistant.core.errors import KnowledgeBaseError
-
     path = Path(directory) / INSIGHTS_FILE
     texts = validate_yaml(path, InsightsTexts)
     missing = [k for k in segment_keys if not texts.matching.segments.get(k)]

@@ -19,10 +19,14 @@ import csv
 import hashlib
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, TypeVar
 
+import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from assistant.core.errors import DataFileError
 from assistant.core.fields import FIELD_NAMES, FIELDS
@@ -46,6 +50,18 @@ MAX_PLAUSIBLE_INCOME = 500_000
 DELIMITERS = ("\t", ";", ",")
 
 
+class CleaningSummary(TypedDict):
+    """A CleaningReport as written in the model card's ``data``."""
+
+    rows_in: int
+    rows_kept: int
+    rows_dropped: int
+    dropped: dict[str, int]
+    collection_year: int
+    delimiter: str
+    date_format: str
+
+
 @dataclass(frozen=True)
 class CleaningReport:
     rows_in: int
@@ -55,7 +71,7 @@ class CleaningReport:
     delimiter: str
     date_format: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> CleaningSummary:
         return {
             "rows_in": self.rows_in,
             "rows_kept": self.rows_kept,
@@ -161,13 +177,20 @@ FIELD_SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 
-def derive_fields(column, collection_year: int) -> dict:
+Column = TypeVar("Column", pd.Series, NDArray[np.float64])
+"""A raw column as numbers: a pandas Series (training) or a numpy array (batch scoring)."""
+
+
+def derive_fields(column: Callable[[str], Column], collection_year: int) -> dict[str, Column]:
     """The seven fields from the raw columns. ``column(name)`` returns a raw column as numbers
     (a Series or a numpy array, NaN where missing); used by clean_customers and batch scoring."""
+    spending = column(MNT_COLUMNS[0])
+    for name in MNT_COLUMNS[1:]:
+        spending = spending + column(name)
     return {
         "age": collection_year - column("Year_Birth"),
         "income": column("Income"),
-        "total_spending": sum(column(c) for c in MNT_COLUMNS),
+        "total_spending": spending,
         "web_purchases": column("NumWebPurchases"),
         "store_purchases": column("NumStorePurchases"),
         "web_visits_per_month": column("NumWebVisitsMonth"),

@@ -5,6 +5,7 @@ See :mod:`assistant.insights` for what a profile holds."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,10 +52,10 @@ def _f(value: Any) -> float | None:
 
 
 def _ratio(num: Any, den: Any) -> float | None:
-    num, den = _f(num), _f(den)
-    if num is None or den is None or den == 0:
+    numerator, denominator = _f(num), _f(den)
+    if numerator is None or denominator is None or denominator == 0:
         return None
-    return num / den
+    return numerator / denominator
 
 
 def _lift(value: float | None, base: float | None) -> float | None:
@@ -192,7 +193,7 @@ def _band_labels(edges: tuple[int, ...], values: pd.Series) -> pd.Series:
 
 
 def _mean_by(table: pd.DataFrame, by: pd.Series, keys: np.ndarray, order: list[str],
-             categories: list[str]) -> dict[str, Any]:
+             categories: Sequence[str] | Sequence[int]) -> dict[str, Any]:
     spending = table["total_spending"]
     out: dict[str, Any] = {"categories": categories, BASE: {}, "segments": {}}
     out[BASE] = {"count": [int((by == c).sum()) for c in categories],

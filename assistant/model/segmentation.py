@@ -16,16 +16,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from pydantic import ValidationError
 
 from assistant.core.errors import InvalidProfileError, ModelError
 from assistant.core.fields import FIELD_NAMES, FIELDS
 from assistant.core.knowledge import KnowledgeBase, load_knowledge
+from assistant.core.paths import default_model_dir
+from assistant.core.readable import MISSING, file_problem
 from assistant.core.schemas import Confidence, CustomerProfile, SegmentInfo, SegmentResult, parse_profile
+from assistant.model.bundle import ModelBundle, ModelCard, validation_summary
 
 BORDERLINE_MARGIN = 0.1   # relative margin (d2 - d1) / (d2 + d1) below which a result is borderline
 N_REASONS = 3
@@ -34,60 +40,83 @@ _BATCH_CHUNK = 16_384      # rows per block: the (k, block) score matrix stays i
 _PARALLEL_MIN_ROWS = 131_072
 
 
-def default_model_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "models"
-
-
-def read_card(model_dir: Path) -> dict:
+def load_card(model_dir: Path) -> ModelCard:
+    """The model card of ``model_dir``, validated; ModelError naming the file and what is wrong."""
     path = model_dir / CARD_NAME
-    if not path.is_file():
+    problem = file_problem(path)
+    if problem == MISSING:
         raise ModelError(f"no model in {model_dir}: {CARD_NAME} is missing. Train one with "
                          f"`segment-assistant train --data marketing_campaign.csv --out {model_dir}`")
+    retrain = f"retrain with `segment-assistant train --data marketing_campaign.csv --out {model_dir}`"
+    if problem is not None:
+        raise ModelError(f"{path} {problem}; fix it or {retrain}")
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-        card["bundle_file"], card["bundle_sha256"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{path} is not a valid model card ({exc.__class__.__name__}); retrain with "
-                         f"`segment-assistant train --data marketing_campaign.csv --out {model_dir}`") from None
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelError(f"{path} cannot be read ({exc.strerror}); fix it or {retrain}") from None
+    except ValueError as exc:
+        raise ModelError(f"{path} is not a valid model card ({exc.__class__.__name__}); {retrain}") from None
+    try:
+        card = ModelCard.model_validate(raw)
+    except ValidationError as exc:
+        raise ModelError(f"{path} is not a valid model card ({validation_summary(exc)}); {retrain}") from None
+    if card.bundle_file is None or card.bundle_sha256 is None:
+        raise ModelError(f"{path} is not a valid model card (it names no bundle_file and bundle_sha256); {retrain}")
     return card
 
 
-def load_verified_bundle(model_dir: Path, card: dict) -> dict:
+def read_card(model_dir: Path) -> dict[str, Any]:
+    """The model card as its JSON object, validated (what ``segment-assistant model-card`` prints).
+    Any: a JSON object; typed code uses :func:`load_card`."""
+    return load_card(model_dir).to_json()
+
+
+def load_verified_bundle(model_dir: Path, card: ModelCard) -> ModelBundle:
     """Check the bundle's sha256 against the card, then unpickle it."""
     import joblib
 
-    name = str(card["bundle_file"])
+    name, expected = card.bundle_file, card.bundle_sha256
+    if name is None or expected is None:
+        raise ModelError(f"{model_dir / CARD_NAME} names no bundle_file and bundle_sha256; retrain with "
+                         f"`segment-assistant train --data marketing_campaign.csv --out {model_dir}`")
     if Path(name).name != name:
         raise ModelError(f"{model_dir / CARD_NAME}: bundle_file {name!r} must be a plain file name")
     path = model_dir / name
-    if not path.is_file():
-        raise ModelError(f"{path} is missing (named by {CARD_NAME}); retrain with "
+    problem = file_problem(path)
+    if problem is not None:
+        raise ModelError(f"{path} {problem} (named by {CARD_NAME}); retrain with "
                          f"`segment-assistant train --data marketing_campaign.csv --out {model_dir}`")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != card["bundle_sha256"]:
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ModelError(f"{path} cannot be read ({exc.strerror}); retrain with "
+                         f"`segment-assistant train --data marketing_campaign.csv --out {model_dir}`") from None
+    if digest != expected:
         raise ModelError(f"{path} does not match its model card (sha256 {digest[:12]}... expected "
-                         f"{str(card['bundle_sha256'])[:12]}...): refusing to unpickle it. Restore the file "
+                         f"{expected[:12]}...): refusing to unpickle it. Restore the file "
                          f"or retrain with `segment-assistant train --data marketing_campaign.csv --out {model_dir}`")
     try:
-        bundle = joblib.load(path)
+        loaded = joblib.load(path)
     except Exception as exc:  # a verified file that still fails to load: say which and why
         raise ModelError(f"{path} cannot be loaded ({exc.__class__.__name__}: {exc})") from None
-    if not isinstance(bundle, dict) or "pipeline" not in bundle:
-        raise ModelError(f"{path} is not a model bundle")
-    if list(bundle.get("feature_names", [])) != list(FIELD_NAMES):
-        raise ModelError(f"{path} was trained on features {bundle.get('feature_names')}, expected {list(FIELD_NAMES)}")
+    bundle = ModelBundle.from_pickle(loaded, source=str(path))
+    if bundle.feature_names != list(FIELD_NAMES):
+        raise ModelError(f"{path} was trained on features {bundle.feature_names}, expected {list(FIELD_NAMES)}")
     return bundle
 
 
-def _tournament_argmin(scores: np.ndarray, out: np.ndarray) -> None:
+_Entrant = tuple[NDArray[np.float64], int | NDArray[np.integer[Any]]]   # (scores, cluster index per row or one)
+
+
+def _tournament_argmin(scores: NDArray[np.float64], out: NDArray[np.intp]) -> None:
     """``out[:] = scores.argmin(axis=0)`` for a (k, rows) matrix; overwrites ``scores``.
 
     Neighbours meet in rounds (0 v 1, 2 v 3, ..., then the winners): each meeting is one comparison,
     one minimum and one select over the rows, with the lower index kept on ties."""
-    entrants: list[tuple[np.ndarray, int | np.ndarray]] = [(scores[k], k) for k in range(scores.shape[0])]
+    entrants: list[_Entrant] = [(scores[k], k) for k in range(scores.shape[0])]
     while len(entrants) > 1:
         final = len(entrants) == 2
-        winners = []
+        winners: list[_Entrant] = []
         for i in range(0, len(entrants) - 1, 2):
             (low, low_index), (high, high_index) = entrants[i], entrants[i + 1]
             take = high < low
@@ -107,21 +136,24 @@ def _tournament_argmin(scores: np.ndarray, out: np.ndarray) -> None:
 class SegmentationService:
     """Assign customers to segments. Build it with :meth:`load`."""
 
-    def __init__(self, *, bundle: dict, card: dict, knowledge: KnowledgeBase, model_dir: Path | None = None) -> None:
+    def __init__(self, *, bundle: ModelBundle, card: ModelCard, knowledge: KnowledgeBase,
+                 model_dir: Path | None = None) -> None:
         self.bundle = bundle
-        self.card = card
+        self.card_model = card
+        # the card as its JSON object, for callers that read it as a dict (typed code uses card_model)
+        self.card: dict[str, Any] = card.to_json()
         self.knowledge = knowledge
         self.model_dir = model_dir
-        self.pipeline = bundle["pipeline"]
-        scaler = self.pipeline.named_steps["scaler"]
-        kmeans = self.pipeline.named_steps["kmeans"]
-        self.cluster_keys: tuple[str, ...] = tuple(bundle["segment_keys"])
+        self.pipeline = bundle.pipeline
+        scaler, kmeans = bundle.scaler, bundle.kmeans
+        self.cluster_keys: tuple[str, ...] = tuple(bundle.segment_keys)
         unknown = [k for k in self.cluster_keys if k not in knowledge.segments]
         if unknown:
             raise ModelError(f"the model names segment(s) {', '.join(unknown)} that knowledge/segments.yaml lacks")
-        mean = np.asarray(scaler.mean_, dtype=float)
-        scale = np.asarray(scaler.scale_, dtype=float)
-        centres = mean + scale * np.asarray(kmeans.cluster_centers_, dtype=float)  # centroids in original units
+        mean: NDArray[np.float64] = np.asarray(scaler.mean_, dtype=np.float64)
+        scale: NDArray[np.float64] = np.asarray(scaler.scale_, dtype=np.float64)
+        centroids: NDArray[np.float64] = np.asarray(kmeans.cluster_centers_, dtype=np.float64)
+        centres = mean + scale * centroids  # centroids in original units
         weights = 1.0 / scale**2
         self.mean_, self.scale_, self.centres_, self.weights_ = mean, scale, centres, weights
         # batch form: argmin_k (x @ B)_k + b_k
@@ -142,35 +174,36 @@ class SegmentationService:
 
     # ------------------------------------------------------------------ construction
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, object]:
         """Picklable (dask ships the service to its workers): the thread-pool controller holds
         native library handles, so it is rebuilt on the other side."""
         state = dict(self.__dict__)
         state.pop("_threadpools", None)
         return state
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, object]) -> None:
         from threadpoolctl import ThreadpoolController
 
         self.__dict__.update(state)
         self._threadpools = ThreadpoolController()
 
     @classmethod
-    def load(cls, model_dir: str | Path | None = None, *, knowledge_dir: str | Path | None = None) -> SegmentationService:
+    def load(cls, model_dir: str | Path | None = None, *,
+             knowledge_dir: str | Path | None = None) -> SegmentationService:
         """Load the committed model (or the one in ``model_dir``), verified, with its knowledge base."""
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
-        card = read_card(model_dir)
+        card = load_card(model_dir)
         bundle = load_verified_bundle(model_dir, card)
         knowledge = load_knowledge(knowledge_dir)
         return cls(bundle=bundle, card=card, knowledge=knowledge, model_dir=model_dir)
 
     def _build_texts(self) -> None:
-        card, kb = self.card, self.knowledge
-        self._overall_mean = card["overall"]["mean"]
-        self._overall_std = card["overall"]["std"]
-        self._min = card["overall"]["min"]
-        self._max = card["overall"]["max"]
-        self._averages = {key: dict(card["segments"][key]["averages"]) for key in self.cluster_keys}
+        card, kb = self.card_model, self.knowledge
+        self._overall_mean = card.overall.mean
+        self._overall_std = card.overall.std
+        self._min = card.overall.min
+        self._max = card.overall.max
+        self._averages = {key: dict(card.segments[key].averages) for key in self.cluster_keys}
         self._strategies = {key: kb.segment(key).strategy_model() for key in self.cluster_keys}
         self._names = {key: kb.segment(key).name for key in self.cluster_keys}
         ex = kb.explanations
@@ -188,7 +221,7 @@ class SegmentationService:
 
     def _distances(self, x: tuple[float, ...]) -> list[float]:
         w = self._weights_py
-        return [sum([(xi - ci) * (xi - ci) * wi for xi, ci, wi in zip(x, c, w)]) for c in self._centres_py]
+        return [sum([(xi - ci) * (xi - ci) * wi for xi, ci, wi in zip(x, c, w, strict=True)]) for c in self._centres_py]
 
     def label(self, profile: CustomerProfile) -> str:
         """The segment key only (the fastest path)."""
@@ -196,7 +229,7 @@ class SegmentationService:
         d = self._distances(x)
         return self.cluster_keys[d.index(min(d))]
 
-    def assign(self, profile: CustomerProfile | dict) -> SegmentResult:
+    def assign(self, profile: CustomerProfile | Mapping[str, object]) -> SegmentResult:
         """Assign one customer. A dict is validated first (InvalidProfileError on bad input)."""
         if not isinstance(profile, CustomerProfile):
             profile = parse_profile(profile)
@@ -213,12 +246,13 @@ class SegmentationService:
         name, runner_name = self._names[key], self._names[runner_key]
         spec = self.knowledge.segment(key)
         averages = self._averages[key]
-        level = "clear" if margin >= BORDERLINE_MARGIN else "borderline"
+        level: Literal["clear", "borderline"] = "clear" if margin >= BORDERLINE_MARGIN else "borderline"
         conf_text = getattr(self.knowledge.explanations.confidence, level).format(
             segment_name=name, runner_up_name=runner_name)
         return SegmentResult.model_construct(
             segment_key=key, segment_name=name, summary=spec.summary, description=spec.description,
-            strategy=self._strategies[key], customer=dict(zip(FIELD_NAMES, x)), segment_averages=dict(averages),
+            strategy=self._strategies[key], customer=dict(zip(FIELD_NAMES, x, strict=True)),
+            segment_averages=dict(averages),
             overall_averages=dict(self._overall_mean),
             distances={self.cluster_keys[i]: dist[i] for i in range(len(dist))},
             confidence=Confidence.model_construct(level=level, margin=margin, runner_up_key=runner_key,
@@ -227,10 +261,10 @@ class SegmentationService:
             warnings=self._warnings(x),
         )
 
-    def _reasons(self, x, best: int, runner: int, name: str, runner_name: str) -> list[str]:
+    def _reasons(self, x: tuple[float, ...], best: int, runner: int, name: str, runner_name: str) -> list[str]:
         """Which of the customer's values pull them towards this segment rather than the runner-up."""
         cb, cr, w = self._centres_py[best], self._centres_py[runner], self._weights_py
-        pull = [((xi - r) ** 2 - (xi - b) ** 2) * wi for xi, b, r, wi in zip(x, cb, cr, w)]
+        pull = [((xi - r) ** 2 - (xi - b) ** 2) * wi for xi, b, r, wi in zip(x, cb, cr, w, strict=True)]
         top = sorted((j for j in range(len(x)) if pull[j] > 0), key=lambda j: -pull[j])[:N_REASONS]
         out = []
         for j in top:
@@ -254,9 +288,9 @@ class SegmentationService:
             customer=marker, overall=self._overall_text[j], segment=self._centre_text[best][j],
             segment_name=name, runner_up=self._centre_text[runner][j], runner_up_name=runner_name).split(marker)
 
-    def _warnings(self, x) -> list[str]:
+    def _warnings(self, x: tuple[float, ...]) -> list[str]:
         out = []
-        for f, xi in zip(FIELDS, x):
+        for f, xi in zip(FIELDS, x, strict=True):
             low, high = self._min[f.name], self._max[f.name]
             if xi < low or xi > high:
                 out.append(self.knowledge.explanations.warning.format(
@@ -265,7 +299,7 @@ class SegmentationService:
 
     # ------------------------------------------------------------------ batches
 
-    def _block_indices(self, block: np.ndarray, out: np.ndarray) -> None:
+    def _block_indices(self, block: NDArray[np.float64], out: NDArray[np.intp]) -> None:
         """Labels of one block: scores as a (k, rows) matrix, then a knock-out tournament between
         neighbouring centroids (``argmin`` over a short axis is slow in numpy; this is about twice as
         fast). The strict ``<`` keeps the lower index on ties, exactly like ``argmin``."""
@@ -273,7 +307,7 @@ class SegmentationService:
         scores += self._b_col
         _tournament_argmin(scores, out)
 
-    def predict_indices(self, X: np.ndarray) -> np.ndarray:
+    def predict_indices(self, X: ArrayLike) -> NDArray[np.intp]:
         """Cluster index per row of an (n, 7) float array in field order (trusted input).
 
         Blocks of _BATCH_CHUNK rows; large inputs are split between two threads (numpy releases
@@ -306,11 +340,12 @@ class SegmentationService:
             raise failures[0]
         return out
 
-    def distances_many(self, X: np.ndarray) -> np.ndarray:
+    def distances_many(self, X: ArrayLike) -> NDArray[np.float64]:
         """Euclidean distance in standardised space from each row to each centroid, (n, k)."""
         X = np.asarray(X, dtype=np.float64)
-        sq = (X**2 * self.weights_).sum(axis=1, keepdims=True) + X @ self._B + self._b
-        return np.sqrt(np.maximum(sq, 0.0))
+        sq: NDArray[np.float64] = (X**2 * self.weights_).sum(axis=1, keepdims=True) + X @ self._B + self._b
+        distances: NDArray[np.float64] = np.sqrt(np.maximum(sq, 0.0))
+        return distances
 
     def assign_many(self, frame: pd.DataFrame) -> pd.Series:
         """Segment keys for a frame with the seven field columns, in row order (index kept).
@@ -331,8 +366,10 @@ class SegmentationService:
         keys = self._keys_array[self.predict_indices(X)]
         return pd.Series(keys, index=frame.index, name="segment_key")
 
-    def score_array(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        """Labels, keys, names, confidence level and margin for trusted rows (used by batch scoring)."""
+    def score_array(self, X: ArrayLike) -> dict[str, NDArray[Any]]:
+        """Labels, keys, names, confidence level and margin for trusted rows (used by batch scoring).
+        One array per name, of different dtypes: index (intp), segment_key and segment_name (object),
+        confidence (str), margin (float64)."""
         dist = self.distances_many(X)
         part = np.partition(dist, 1, axis=1)
         d1, d2 = part[:, 0], part[:, 1]
@@ -353,10 +390,10 @@ class SegmentationService:
     def segments(self) -> list[SegmentInfo]:
         out = []
         for key in self.knowledge.segments:
-            spec, seg = self.knowledge.segment(key), self.card["segments"][key]
+            spec, seg = self.knowledge.segment(key), self.card_model.segments[key]
             out.append(SegmentInfo(key=key, name=spec.name, summary=spec.summary, description=spec.description,
                                    characteristics=list(spec.characteristics), strategy=spec.strategy_model(),
-                                   size=seg["size"], share=seg["share"], averages=dict(seg["averages"])))
+                                   size=seg.size, share=seg.share, averages=dict(seg.averages)))
         return out
 
     def segment_name(self, key: str) -> str:
@@ -364,13 +401,13 @@ class SegmentationService:
 
     def project(self, profile: CustomerProfile) -> tuple[float, float]:
         """The customer's position on the training PCA plane (for plots)."""
-        pca = self.card["pca"]
+        pca = self.card_model.pca
         z = (np.array([float(getattr(profile, n)) for n in FIELD_NAMES]) - self.mean_) / self.scale_
-        xy = (z - np.asarray(pca["mean"])) @ np.asarray(pca["components"]).T
+        xy = (z - np.asarray(pca.mean)) @ np.asarray(pca.components).T
         return float(xy[0]), float(xy[1])
 
-    def model_info(self) -> dict[str, Any]:
-        card = self.card
-        return {"model_version": card["model_version"], "trained_at": card["trained_at"], "k": card["k"],
-                "data_sha256": card["data"]["sha256"], "bundle_sha256": card["bundle_sha256"],
-                "rows_kept": card["data"]["rows_kept"]}
+    def model_info(self) -> dict[str, str | int | None]:
+        card = self.card_model
+        return {"model_version": card.model_version, "trained_at": card.trained_at, "k": card.k,
+                "data_sha256": card.data.sha256, "bundle_sha256": card.bundle_sha256,
+                "rows_kept": card.data.rows_kept}

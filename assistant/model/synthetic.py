@@ -10,18 +10,28 @@ No individual customer of the real file is in here; only these aggregates.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from assistant.model.data import ALL_COLUMNS, MNT_COLUMNS
 
-# Per latent group: share, and (mean, sd) of the seven fields in FIELD order.
+
+class _Group(NamedTuple):
+    """A latent group: its share, and (mean, sd) of the seven fields in FIELD order."""
+
+    share: float
+    mean: list[float]
+    sd: list[float]
+
+
 _GROUPS = {
-    "vip":      dict(share=0.263, mean=[45.9, 76300, 1274, 4.4, 8.4, 2.4, 51.5], sd=[13.0, 13200, 495, 1.6, 2.9, 1.3, 28.9]),
-    "digital":  dict(share=0.235, mean=[49.2, 60300, 893, 7.5, 8.1, 6.1, 45.2], sd=[10.4, 11400, 390, 2.5, 2.7, 1.5, 28.0]),
-    "casual":   dict(share=0.259, mean=[41.1, 33800, 112, 2.2, 3.3, 6.6, 25.3], sd=[10.5, 12100, 133, 1.4, 1.2, 2.0, 15.6]),
-    "browsers": dict(share=0.243, mean=[44.5, 36900, 137, 2.4, 3.5, 6.3, 75.3], sd=[11.2, 12200, 141, 1.4, 1.2, 1.9, 14.7]),
+    "vip": _Group(0.263, mean=[45.9, 76300, 1274, 4.4, 8.4, 2.4, 51.5], sd=[13.0, 13200, 495, 1.6, 2.9, 1.3, 28.9]),
+    "digital": _Group(0.235, mean=[49.2, 60300, 893, 7.5, 8.1, 6.1, 45.2], sd=[10.4, 11400, 390, 2.5, 2.7, 1.5, 28.0]),
+    "casual": _Group(0.259, mean=[41.1, 33800, 112, 2.2, 3.3, 6.6, 25.3], sd=[10.5, 12100, 133, 1.4, 1.2, 2.0, 15.6]),
+    "browsers": _Group(0.243, mean=[44.5, 36900, 137, 2.4, 3.5, 6.3, 75.3], sd=[11.2, 12200, 141, 1.4, 1.2, 1.9, 14.7]),
 }
 # A within-group correlation of the seven fields (rounded average of the four groups).
 _CORR = np.array([
@@ -63,12 +73,12 @@ def generate_customers(n: int = 2240, *, seed: int = 0, quirks: bool = True) -> 
         raise ValueError(f"n={n} is below the minimum of 1")
     rng = np.random.default_rng(seed)
     names = list(_GROUPS)
-    shares = np.array([_GROUPS[g]["share"] for g in names])
+    shares = np.array([_GROUPS[g].share for g in names])
     group = rng.choice(len(names), size=n, p=shares / shares.sum())
     chol = np.linalg.cholesky(_CORR)
     z = rng.standard_normal((n, 7)) @ chol.T
-    means = np.array([_GROUPS[g]["mean"] for g in names])[group]
-    sds = np.array([_GROUPS[g]["sd"] for g in names])[group]
+    means = np.array([_GROUPS[g].mean for g in names])[group]
+    sds = np.array([_GROUPS[g].sd for g in names])[group]
     values = means + sds * z
     for j, (low, high) in enumerate(_LIMITS):
         values[:, j] = np.clip(values[:, j], low, high)
@@ -130,6 +140,7 @@ def write_customers(frame: pd.DataFrame, path: str | Path, *, delimiter: str = "
     return path
 
 
-def _p(table: dict[str, float]) -> np.ndarray:
-    p = np.array(list(table.values()))
-    return p / p.sum()
+def _p(table: dict[str, float]) -> NDArray[np.float64]:
+    p = np.array(list(table.values()), dtype=np.float64)
+    shares: NDArray[np.float64] = p / p.sum()
+    return shares

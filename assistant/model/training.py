@@ -20,13 +20,14 @@ import json
 import os
 import platform
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import joblib
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
@@ -38,12 +39,25 @@ from assistant.core.errors import TrainingError
 from assistant.core.fields import FIELD_NAMES
 from assistant.core.files import atomic_write_bytes
 from assistant.core.knowledge import KnowledgeBase
+from assistant.model.bundle import (
+    BUNDLE_FORMAT,
+    CARD_VERSION,
+    DataSummary,
+    Elbow,
+    ModelBundle,
+    ModelCard,
+    Naming,
+    OverallStats,
+    Pca,
+    PcaSample,
+    SegmentSummary,
+    SelectionRow,
+)
 from assistant.model.data import CustomerData
 from assistant.model.profiling import compute_profiles
 
 Progress = Callable[[int, int, str], None]
 CARD_NAME = "model_card.json"
-CARD_VERSION = 1
 DEFAULT_K = 4
 K_RANGE = range(2, 11)
 N_BOOTSTRAP = 20
@@ -71,7 +85,8 @@ def _kmeans(k: int, seed: int, n_init: int = 10) -> KMeans:
     return KMeans(n_clusters=k, n_init=n_init, random_state=seed)
 
 
-def bootstrap_stability(X: np.ndarray, k: int, reference: np.ndarray, *, seed: int, n_boot: int = N_BOOTSTRAP) -> float:
+def bootstrap_stability(X: NDArray[np.float64], k: int, reference: NDArray[np.int32], *, seed: int,
+                        n_boot: int = N_BOOTSTRAP) -> float:
     """Mean adjusted Rand index between the reference labels and refits on bootstrap samples
     (each refit labels the full data)."""
     rng = np.random.default_rng(seed)
@@ -83,24 +98,24 @@ def bootstrap_stability(X: np.ndarray, k: int, reference: np.ndarray, *, seed: i
     return float(np.mean(scores))
 
 
-def selection_table(X: np.ndarray, *, seed: int, ks=K_RANGE, n_boot: int = N_BOOTSTRAP,
-                    progress: Progress = _quiet) -> list[dict]:
+def selection_table(X: NDArray[np.float64], *, seed: int, ks: Iterable[int] = K_RANGE, n_boot: int = N_BOOTSTRAP,
+                    progress: Progress = _quiet) -> list[SelectionRow]:
     """One row per k: inertia, silhouette, Calinski-Harabasz, Davies-Bouldin, stability."""
     rows = []
-    ks = list(ks)
-    for i, k in enumerate(ks):
-        progress(i, len(ks), f"k={k}: fitting and {n_boot} bootstrap refits")
+    k_list = list(ks)
+    for i, k in enumerate(k_list):
+        progress(i, len(k_list), f"k={k}: fitting and {n_boot} bootstrap refits")
         model = _kmeans(k, seed).fit(X)
         labels = model.labels_
-        rows.append({
-            "k": k,
-            "inertia": float(model.inertia_),
-            "silhouette": float(silhouette_score(X, labels)),
-            "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
-            "davies_bouldin": float(davies_bouldin_score(X, labels)),
-            "stability": bootstrap_stability(X, k, labels, seed=seed, n_boot=n_boot),
-        })
-    progress(len(ks), len(ks), "selection table done")
+        rows.append(SelectionRow(
+            k=k,
+            inertia=float(model.inertia_),
+            silhouette=float(silhouette_score(X, labels)),
+            calinski_harabasz=float(calinski_harabasz_score(X, labels)),
+            davies_bouldin=float(davies_bouldin_score(X, labels)),
+            stability=bootstrap_stability(X, k, labels, seed=seed, n_boot=n_boot),
+        ))
+    progress(len(k_list), len(k_list), "selection table done")
     return rows
 
 
@@ -116,16 +131,16 @@ def find_elbow(ks: list[int], inertias: list[float]) -> int:
     return int(x[int(np.argmax(chord - yn))])
 
 
-def choose_k(table: list[dict]) -> tuple[int, str]:
+def choose_k(table: Sequence[SelectionRow]) -> tuple[int, str]:
     """The ``--k auto`` rule (see the module docstring); returns (k, reason)."""
-    ks = [r["k"] for r in table]
-    elbow = find_elbow(ks, [r["inertia"] for r in table])
-    by_k = {r["k"]: r for r in table}
-    if by_k[elbow]["stability"] >= MIN_AUTO_STABILITY:
-        return elbow, f"elbow at k={elbow} with bootstrap stability {by_k[elbow]['stability']:.2f}"
+    ks = [r.k for r in table]
+    elbow = find_elbow(ks, [r.inertia for r in table])
+    by_k = {r.k: r for r in table}
+    if by_k[elbow].stability >= MIN_AUTO_STABILITY:
+        return elbow, f"elbow at k={elbow} with bootstrap stability {by_k[elbow].stability:.2f}"
     around = [k for k in (elbow - 1, elbow, elbow + 1) if k in by_k]
-    best = max(around, key=lambda k: by_k[k]["stability"])
-    return best, f"elbow at k={elbow} is unstable ({by_k[elbow]['stability']:.2f}); k={best} is the most stable nearby"
+    best = max(around, key=lambda k: by_k[k].stability)
+    return best, f"elbow at k={elbow} is unstable ({by_k[elbow].stability:.2f}); k={best} is the most stable nearby"
 
 
 def fit_pipeline(features: pd.DataFrame, *, k: int, seed: int) -> Pipeline:
@@ -134,7 +149,7 @@ def fit_pipeline(features: pd.DataFrame, *, k: int, seed: int) -> Pipeline:
     return pipeline
 
 
-def name_clusters(centroids_z: np.ndarray, kb: KnowledgeBase) -> NamingResult:
+def name_clusters(centroids_z: NDArray[np.float64], kb: KnowledgeBase) -> NamingResult:
     """Attach a knowledge-base segment to each cluster by profile: the one-to-one assignment that
     minimises the total RMS distance between standardised centroids and segment signatures.
     Refuses (TrainingError) when a match is too far or a different assignment is nearly as good."""
@@ -154,7 +169,7 @@ def name_clusters(centroids_z: np.ndarray, kb: KnowledgeBase) -> NamingResult:
     else:  # pragma: no cover - knowledge bases here have 4 segments
         second = float("inf")
     keys = [specs[c].key for c in cols]
-    result = NamingResult(keys=keys, distances=[float(cost[r, c]) for r, c in zip(rows, cols)],
+    result = NamingResult(keys=keys, distances=[float(cost[r, c]) for r, c in zip(rows, cols, strict=True)],
                           best_cost=best, second_cost=second)
     too_far = [(keys[i], d) for i, d in enumerate(result.distances) if d > kb.matching.max_distance]
     if too_far:
@@ -178,27 +193,28 @@ def _versions() -> dict[str, str]:
             "pandas": pd.__version__, "joblib": joblib.__version__, "scipy": scipy.__version__}
 
 
-def segment_summary(features: pd.DataFrame, keys: np.ndarray, kb: KnowledgeBase) -> dict[str, dict]:
+def segment_summary(features: pd.DataFrame, keys: NDArray[np.str_], kb: KnowledgeBase) -> dict[str, SegmentSummary]:
     out = {}
     for key, spec in kb.segments.items():
         rows = features[keys == key]
-        out[key] = {
-            "name": spec.name,
-            "size": int(len(rows)),
-            "share": float(len(rows) / len(features)),
-            "averages": {name: float(rows[name].mean()) for name in FIELD_NAMES},
-        }
+        out[key] = SegmentSummary(
+            name=spec.name,
+            size=int(len(rows)),
+            share=float(len(rows) / len(features)),
+            averages={name: float(rows[name].mean()) for name in FIELD_NAMES},
+        )
     return out
 
 
 def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, seed: int = 42,
-          n_boot: int = N_BOOTSTRAP, ks=K_RANGE, progress: Progress = _quiet) -> tuple[dict, dict]:
+          n_boot: int = N_BOOTSTRAP, ks: Iterable[int] = K_RANGE,
+          progress: Progress = _quiet) -> tuple[ModelBundle, ModelCard]:
     """Train on cleaned data; return (bundle, card). Nothing is written here."""
     features = data.features[list(FIELD_NAMES)]
     X_raw = features.to_numpy(dtype=float)
     X = StandardScaler().fit_transform(X_raw)
     table = selection_table(X, seed=seed, ks=ks, n_boot=n_boot, progress=progress)
-    elbow = find_elbow([r["k"] for r in table], [r["inertia"] for r in table])
+    elbow = find_elbow([r.k for r in table], [r.inertia for r in table])
     if k == "auto":
         k_final, k_reason = choose_k(table)
     else:
@@ -216,57 +232,58 @@ def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, se
     projected = pca.transform(Xs[sample])
 
     trained_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
-    bundle = {
-        "format": CARD_VERSION,
-        "pipeline": pipeline,
-        "feature_names": list(FIELD_NAMES),
-        "segment_keys": list(naming.keys),
-        "k": k_final,
-        "seed": seed,
-        "versions": _versions(),
-        "trained_at": trained_at,
-    }
-    card = {
-        "card_version": CARD_VERSION,
-        "trained_at": trained_at,
-        "model_version": f"{trained_at[:10]}-k{k_final}-s{seed}-{data.sha256[:8]}",
-        "data": {"sha256": data.sha256, **data.report.as_dict(),
-                 "age_note": f"age is computed relative to {data.report.collection_year}, the year of the latest Dt_Customer"},
-        "feature_names": list(FIELD_NAMES),
-        "k": k_final,
-        "k_reason": k_reason,
-        "seed": seed,
-        "elbow": {"k": elbow, "method": "kneedle: farthest point below the chord of the normalised inertia curve"},
-        "selection": table,
-        "bootstrap_refits": n_boot,
-        "versions": bundle["versions"],
-        "naming": {"cluster_keys": naming.keys, "signature_distances": naming.distances,
-                   "best_cost": naming.best_cost, "second_cost": naming.second_cost,
-                   "margin_ratio": naming.margin_ratio},
-        "segments": segment_summary(features, keys, kb),
-        "profiles": compute_profiles(data, keys, kb),
-        "overall": {
-            "mean": {n: float(features[n].mean()) for n in FIELD_NAMES},
-            "std": {n: float(features[n].std(ddof=0)) for n in FIELD_NAMES},
-            "min": {n: float(features[n].min()) for n in FIELD_NAMES},
-            "max": {n: float(features[n].max()) for n in FIELD_NAMES},
-        },
-        "pca": {
-            "components": pca.components_.tolist(),
-            "mean": pca.mean_.tolist(),
-            "explained_variance_ratio": pca.explained_variance_ratio_.tolist(),
-            "sample": {"x": projected[:, 0].round(4).tolist(), "y": projected[:, 1].round(4).tolist(),
-                       "segment_key": keys[sample].tolist()},
-        },
-    }
-    progress(1, 1, f"trained k={k_final}: " + ", ".join(f"{s['name']} {s['size']}" for s in card["segments"].values()))
+    bundle = ModelBundle(
+        format=BUNDLE_FORMAT,
+        pipeline=pipeline,
+        feature_names=list(FIELD_NAMES),
+        segment_keys=list(naming.keys),
+        k=k_final,
+        seed=seed,
+        versions=_versions(),
+        trained_at=trained_at,
+    )
+    collection_year = data.report.collection_year
+    card = ModelCard(
+        card_version=CARD_VERSION,
+        trained_at=trained_at,
+        model_version=f"{trained_at[:10]}-k{k_final}-s{seed}-{data.sha256[:8]}",
+        data=DataSummary(sha256=data.sha256, **data.report.as_dict(),
+                         age_note=f"age is computed relative to {collection_year}, the year of the latest Dt_Customer"),
+        feature_names=list(FIELD_NAMES),
+        k=k_final,
+        k_reason=k_reason,
+        seed=seed,
+        elbow=Elbow(k=elbow, method="kneedle: farthest point below the chord of the normalised inertia curve"),
+        selection=table,
+        bootstrap_refits=n_boot,
+        versions=bundle.versions,
+        naming=Naming(cluster_keys=naming.keys, signature_distances=naming.distances,
+                      best_cost=naming.best_cost, second_cost=naming.second_cost,
+                      margin_ratio=naming.margin_ratio),
+        segments=segment_summary(features, keys, kb),
+        profiles=compute_profiles(data, keys, kb),
+        overall=OverallStats(
+            mean={n: float(features[n].mean()) for n in FIELD_NAMES},
+            std={n: float(features[n].std(ddof=0)) for n in FIELD_NAMES},
+            min={n: float(features[n].min()) for n in FIELD_NAMES},
+            max={n: float(features[n].max()) for n in FIELD_NAMES},
+        ),
+        pca=Pca(
+            components=pca.components_.tolist(),
+            mean=pca.mean_.tolist(),
+            explained_variance_ratio=pca.explained_variance_ratio_.tolist(),
+            sample=PcaSample(x=projected[:, 0].round(4).tolist(), y=projected[:, 1].round(4).tolist(),
+                             segment_key=keys[sample].tolist()),
+        ),
+    )
+    progress(1, 1, f"trained k={k_final}: " + ", ".join(f"{s.name} {s.size}" for s in card.segments.values()))
     return bundle, card
 
 
 # ----------------------------------------------------------------------------- writing
 
 
-def write_model(bundle: dict, card: dict, out_dir: str | Path, *, plots: bool = True) -> Path:
+def write_model(bundle: ModelBundle, card: ModelCard, out_dir: str | Path, *, plots: bool = True) -> Path:
     """Write the bundle, plots and model card to ``out_dir`` atomically.
 
     The bundle goes to a content-addressed file ``model-<sha>.joblib``; the model card, which
@@ -278,7 +295,7 @@ def write_model(bundle: dict, card: dict, out_dir: str | Path, *, plots: bool = 
     fd, tmp = tempfile.mkstemp(dir=out, prefix=".bundle.", suffix=".tmp")
     os.close(fd)
     try:
-        joblib.dump(bundle, tmp, compress=3)
+        joblib.dump(bundle.to_pickle(), tmp, compress=3)
         payload = Path(tmp).read_bytes()
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -288,10 +305,10 @@ def write_model(bundle: dict, card: dict, out_dir: str | Path, *, plots: bool = 
     if plots:
         from assistant.model.plots import write_training_plots
 
-        card = {**card, "plots": write_training_plots(card, out)}
-    card = {**card, "bundle_file": bundle_name, "bundle_sha256": digest}
+        card = card.model_copy(update={"plots": write_training_plots(card, out)})
+    card = card.model_copy(update={"bundle_file": bundle_name, "bundle_sha256": digest})
     previous = _previous_bundle(out)
-    atomic_write_bytes(out / CARD_NAME, (json.dumps(card, indent=1) + "\n").encode())
+    atomic_write_bytes(out / CARD_NAME, (json.dumps(card.to_json(), indent=1) + "\n").encode())
     if previous and previous != bundle_name:
         (out / previous).unlink(missing_ok=True)
     return out / CARD_NAME
@@ -299,6 +316,7 @@ def write_model(bundle: dict, card: dict, out_dir: str | Path, *, plots: bool = 
 
 def _previous_bundle(out: Path) -> str | None:
     try:
-        return json.loads((out / CARD_NAME).read_text())["bundle_file"]
+        name = json.loads((out / CARD_NAME).read_text())["bundle_file"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return name if isinstance(name, str) else None
