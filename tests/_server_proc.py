@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from assistant.adapters.web import create_app
+    from assistant.adapters.web import KEEP_ALIVE_SECONDS, create_app
     from assistant.core.settings import Settings, parse_credentials
     from assistant.model.segmentation import SegmentationService
 
@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     port = sock.getsockname()[1]
     debug = level == "DEBUG"
     server = uvicorn.Server(uvicorn.Config(wrapper, log_level=level.lower(), access_log=debug,
-                                           timeout_graceful_shutdown=3, log_config=None))
+                                           timeout_graceful_shutdown=3, log_config=None,
+                                           timeout_keep_alive=KEEP_ALIVE_SECONDS))   # as run_server
 
     def announce() -> None:
         while not server.started:

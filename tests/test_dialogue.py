@@ -25,8 +25,8 @@ from assistant.model.segmentation import SegmentationService
 
 SEGMENT_KEYS = ("casual_shoppers", "vip_customers", "browsers_without_conversion", "digital_enthusiasts")
 ALL_IN_ONE = "38, makes $71k, spent 1.2k, buys online 5x, in store 7x, visits 6x a month, last bought 2 weeks ago"
-ALL_IN_ONE_VALUES = dict(age=38, income=71000, total_spending=1200, web_purchases=5, store_purchases=7,
-                         web_visits_per_month=6, recency_days=14)
+ALL_IN_ONE_VALUES = {"age": 38, "income": 71000, "total_spending": 1200, "web_purchases": 5, "store_purchases": 7,
+                     "web_visits_per_month": 6, "recency_days": 14}
 
 
 # ---------------------------------------------------------------------------- fixtures and helpers
@@ -778,3 +778,44 @@ def test_every_echo_says_the_unit_once(dialogue):
     assert "last purchase: 1 day ago" in cancel
     for reply in (noted, summary, what_if, cancel):
         assert not re.search(r"purchases \d+ purchase|visits per month \d+ visits|\b1 days\b|\d\.0\b", reply), reply
+
+
+# ---------------------------------------------------------------------------- saying back what was read (issue 11)
+
+
+def test_a_misspelt_cue_is_said_back_and_no_drops_it(dialogue):
+    read, no = talk(dialogue, "imcome 69k, age 40", "no")
+    assert "income: $69,000 (please check)" in read.reply
+    assert "I read \u201cimcome\u201d as income: $69,000 \u2014 say **no** to change it." in read.reply
+    assert read.state.unsure == ("income",) and read.state.last_read == ("age", "income")
+    assert no.state.profile.income is None and no.state.profile.age == 40
+    assert no.reply.startswith("OK, I've dropped income: $69,000.")
+    assert no.state.asking == "income"
+
+
+def test_yes_keeps_the_values_read_back(dialogue):
+    read, yes = talk(dialogue, "buys online 2x a month", "yes")
+    assert "I counted \u201c2x a month\u201d as web purchases: 48 over the last 2 years" in read.reply
+    assert yes.state.profile.web_purchases == 48 and yes.state.unsure == ()
+    assert yes.reply.startswith("Thanks, I'll keep that.")
+
+
+def test_thats_wrong_drops_the_last_messages_values(dialogue):
+    read, wrong = talk(dialogue, "age 40, income 50k", "that's wrong")
+    assert "age: 40, income: $50,000" in read.reply and "(please check)" not in read.reply
+    assert wrong.state.profile.age is None and wrong.state.profile.income is None
+    assert wrong.state.asking == "age"
+
+
+def test_a_correction_never_fills_the_pending_question(dialogue):
+    first, correction = talk(dialogue, "age 25", "sorry, she's 52 not 25")
+    assert first.state.asking == "income"
+    assert correction.state.profile.age == 52 and correction.state.profile.income is None
+
+
+def test_a_table_in_the_chat(dialogue):
+    (one,) = talk(dialogue, "Age\tIncome\tRecency (days)\n38\t71000\t14")
+    assert (one.state.profile.age, one.state.profile.income, one.state.profile.recency_days) == (38, 71000, 14)
+    (several,) = talk(dialogue, "| age | income |\n|---|---|\n| 38 | 71000 |\n| 40 | 50000 |")
+    assert "That table has 2 customers" in several.reply and "**Batch** tab" in several.reply
+    assert several.state.profile.filled() == {}

@@ -38,7 +38,7 @@ def partitions(tmp_path):
     return whole, parts
 
 
-def read(path, sep="\t"):
+def read(path, sep=","):   # outputs are comma CSV whatever the input
     return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
 
 

@@ -185,7 +185,7 @@ def _formulas(tmp_path: Path) -> Path:
     return path
 
 
-# name -> (file maker, rows read, rows scored, {row: error}, delimiter of the outputs)
+# name -> (file maker, rows read, rows scored, {row: error}, delimiter of the input)
 PARTLY_BAD = {
     "latin1_semicolons": (_latin1, 3, 2, {"2": "age='drei\u00dfig' is not a number"}, ";"),
     "utf8_bom_crlf": (_bom_crlf, 3, 2, {"2": "age=250 is above the maximum of 110"}, ","),
@@ -207,19 +207,20 @@ PARTLY_BAD = {
 }
 
 
-def _read(path: Path, sep: str) -> pd.DataFrame:
-    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+def _read(path: Path) -> pd.DataFrame:
+    """An output (scored or errors file): comma-separated, whatever the input's delimiter."""
+    return pd.read_csv(path, sep=",", dtype=str, keep_default_na=False)
 
 
 def _check_outputs(scored: Path, errors: Path | None, case: str, service) -> None:
-    _, read, n_scored, bad, sep = PARTLY_BAD[case]
-    out = _read(scored, sep)
+    _, read, n_scored, bad, _input_sep = PARTLY_BAD[case]
+    out = _read(scored)
     assert len(out) == n_scored
     for _, row in out.iterrows():      # every scored row carries the model's answer for its values
         if "age" in out.columns:
             values = {n: row[n] for n in FIELD_NAMES}
             assert row["segment_key"] == service.label(parse_profile(values)), row.to_dict()
-    errs = _read(errors, sep)
+    errs = _read(errors)
     assert dict(zip(errs["row"], errs["error"])) == bad
     # nothing a spreadsheet would run, in either file
     for frame in (out, errs):
@@ -264,15 +265,15 @@ def test_good_rows_are_scored_and_the_rest_listed_everywhere(case, service, text
 def test_the_utf8_bom_does_not_hide_the_id_column(service, tmp_path):
     src = _bom_crlf(tmp_path)
     score_file(service, src, tmp_path / "out.csv")
-    out = _read(tmp_path / "out.csv", ",")
+    out = _read(tmp_path / "out.csv")
     assert out.columns[0] == "ID" and "row" not in out.columns and out["ID"].tolist() == ["7", "9"]
 
 
 def test_latin1_text_comes_out_as_utf8(service, tmp_path):
     score_file(service, _latin1(tmp_path), tmp_path / "out.csv")
-    out = pd.read_csv(tmp_path / "out.csv", sep=";", dtype=str, encoding="utf-8")
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, encoding="utf-8")
     assert out["Name"].tolist() == ["Jos\u00e9 M\u00fcller", "Bj\u00f6rk"]
-    errors = pd.read_csv(tmp_path / "out.errors.csv", sep=";", dtype=str, encoding="utf-8")
+    errors = pd.read_csv(tmp_path / "out.errors.csv", dtype=str, encoding="utf-8")
     assert errors["Name"].tolist() == ["Fran\u00e7oise"]
 
 
@@ -284,10 +285,10 @@ def test_a_decimal_comma_is_refused_with_the_rule_never_misread(service, tmp_pat
                                 [2, 38, "71,000", "1,200.5", 5, 7, 6, 14]], sep=";"))
     summary = score_file(service, path, tmp_path / "out.csv")
     assert summary.rows_scored == 1
-    errors = _read(tmp_path / "out.errors.csv", ";")
+    errors = _read(tmp_path / "out.errors.csv")
     assert errors["row"].astype(int).tolist() == [1]
     assert "income='52000,50' has a comma that does not separate thousands" in errors["error"][0]
-    scored = _read(tmp_path / "out.csv", ";")
+    scored = _read(tmp_path / "out.csv")
     expected = service.label(parse_profile({**dict(zip(FIELD_NAMES, GOOD)), "income": 71000,
                                             "total_spending": 1200.5}))
     assert scored["segment_key"].tolist() == [expected]
@@ -336,7 +337,7 @@ def test_headers_with_units_and_spreadsheet_names_are_matched(header, service, t
                               newline="\r\n"))
     summary = score_file(service, src, tmp_path / "out.csv")
     assert (summary.rows_read, summary.rows_scored) == (2, 2)
-    out = _read(tmp_path / "out.csv", ",")
+    out = _read(tmp_path / "out.csv")
     assert out.columns[:8].tolist() == header and "row" not in out.columns       # the ID column is kept
     assert out["segment_key"].tolist() == _labels(service, [GOOD, [60, 20000, 50, 1, 2, 8, 80]])
     assert cli.main(["score", str(src), "-o", str(tmp_path / "cli.csv")]) == 0
@@ -350,7 +351,7 @@ def test_an_id_column_under_its_usual_names_replaces_the_row_column(id_name, ser
     src = tmp_path / "ids.csv"
     src.write_bytes(csv_bytes([["C-001", *GOOD]], header=[id_name, *SPREADSHEET_HEADER[1:]]))
     score_file(service, src, tmp_path / "out.csv")
-    out = _read(tmp_path / "out.csv", ",")
+    out = _read(tmp_path / "out.csv")
     assert out.columns[0] == id_name and "row" not in out.columns and out[id_name].tolist() == ["C-001"]
 
 
@@ -368,7 +369,7 @@ def test_a_specific_header_wins_over_a_generic_word(service, tmp_path):
     src.write_bytes(csv_bytes([[1, "Berlin Mitte", *GOOD]], header=["ID", "Store", *SPREADSHEET_HEADER[1:]]))
     summary = score_file(service, src, tmp_path / "out.csv")
     assert summary.rows_scored == 1
-    assert _read(tmp_path / "out.csv", ",")["segment_key"].tolist() == _labels(service, [GOOD])
+    assert _read(tmp_path / "out.csv")["segment_key"].tolist() == _labels(service, [GOOD])
 
 
 NUMBER_CASES = [
@@ -410,11 +411,11 @@ def test_thousands_separators_currency_and_ambiguous_dots(sep, typed, service, t
     assert summary.rows_read == summary.rows_scored + summary.rows_failed == len(rows)
     assert summary.rows_failed == len(expected_errors)
     if expected_errors:
-        errors = _read(tmp_path / "out.errors.csv", sep)
+        errors = _read(tmp_path / "out.errors.csv")
         for row, error in zip(errors["row"], errors["error"]):
             assert expected_errors[row] in error
         assert set(errors["row"]) == set(expected_errors)
-    out = _read(tmp_path / "out.csv", sep)
+    out = _read(tmp_path / "out.csv")
     assert out["segment_key"].tolist() == _labels(service, expected_good)
     for income, spend, web, expected in cases:      # the single-customer rules say the same
         for name, cell in (("income", income), ("total_spending", spend), ("web_purchases", web)):
@@ -436,7 +437,7 @@ def test_rows_of_empty_cells_are_blank_lines(quoted_break, service, tmp_path):
     src.write_bytes(text)
     summary = score_file(service, src, tmp_path / "out.csv")
     assert (summary.rows_read, summary.rows_scored, summary.rows_failed) == (2, 2, 0)
-    assert _read(tmp_path / "out.csv", ";")["row"].tolist() == ["1", "2"]
+    assert _read(tmp_path / "out.csv")["row"].tolist() == ["1", "2"]
 
 
 @pytest.mark.parametrize("preamble", ["# exported from the CRM on 2024-05-01\n", "Customer list\n\n",
@@ -446,7 +447,7 @@ def test_a_title_or_comment_line_above_the_header_is_skipped(preamble, service, 
     src.write_bytes(preamble.encode() + csv_bytes([[1, *GOOD], [2, 250, *GOOD[1:]]]))
     summary = score_file(service, src, tmp_path / "out.csv")
     assert (summary.rows_read, summary.rows_scored) == (2, 1)
-    assert _read(tmp_path / "out.errors.csv", ",")["row"].tolist() == ["2"]
+    assert _read(tmp_path / "out.errors.csv")["row"].tolist() == ["2"]
     lines = src.read_bytes().split(b"\n")                          # the python reader agrees
     quoted = src.with_name("quoted.csv")
     quoted.write_bytes(b"\n".join(lines[:-2] + [b'"1\n",' + b",".join(str(v).encode() for v in GOOD), b""]))
@@ -469,8 +470,8 @@ def test_raw_dates_in_other_formats_give_the_collection_year(date_format, servic
     reference = score_file(service, write_customers(frame, tmp_path / "ref.csv"), tmp_path / "ref_out.csv")
     assert summary.collection_year == reference.collection_year
     assert summary.rows_scored == reference.rows_scored == 12
-    assert _read(tmp_path / "out.csv", ",")["segment_key"].tolist() == \
-        _read(tmp_path / "ref_out.csv", "\t")["segment_key"].tolist()
+    assert _read(tmp_path / "out.csv")["segment_key"].tolist() == \
+        _read(tmp_path / "ref_out.csv")["segment_key"].tolist()
 
 
 def test_two_digit_years_are_refused_with_the_formats_named(service, tmp_path):
@@ -484,7 +485,7 @@ def test_raw_age_errors_name_the_birth_year(service, tmp_path):
                                                (3, "Year_Birth"): 57, (4, "Year_Birth"): "1.957"})
     summary = score_file(service, src, tmp_path / "out.csv")
     year = summary.collection_year
-    errors = dict(zip(*_read(tmp_path / "out.errors.csv", "\t")[["row", "error"]].T.values))
+    errors = dict(zip(*_read(tmp_path / "out.errors.csv")[["row", "error"]].T.values))
     assert errors["2"] == f"age={year - 1893} is above the maximum of 110 (age = {year} - Year_Birth=1893)"
     assert errors["3"] == f"age={year - 2030} is below the minimum of 18 (age = {year} - Year_Birth=2030)"
     assert errors["4"] == f"age={year - 57} is above the maximum of 110 (age = {year} - Year_Birth=57)"
@@ -501,10 +502,10 @@ def test_excel_unicode_text_utf16_is_read(encoding, service, texts, tmp_path, ca
     src.write_bytes((b"\xfe\xff" if encoding == "utf-16-be" else b"") + content.decode().encode(encoding))
     summary = score_file(service, src, tmp_path / "out.csv")
     assert (summary.rows_read, summary.rows_scored) == (4, 2)
-    out = pd.read_csv(tmp_path / "out.csv", sep="\t", dtype=str, encoding="utf-8")
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, encoding="utf-8")
     assert out["Name"].tolist() == ["Jos\u00e9 M\u00fcller", "end"]
     assert out["segment_key"].tolist() == _labels(service, [GOOD, GOOD])
-    errors = _read(tmp_path / "out.errors.csv", "\t")
+    errors = _read(tmp_path / "out.errors.csv")
     assert errors["row"].tolist() == ["2", "3"] and errors["error"][1] == "age=250 is above the maximum of 110"
     assert cli.main(["score", str(src), "-o", str(tmp_path / "cli.csv")]) == 0
     assert (tmp_path / "cli.csv").read_bytes() == (tmp_path / "out.csv").read_bytes()
@@ -519,9 +520,9 @@ def test_parquet_list_and_struct_columns_are_written_to_csv_as_json(service, tmp
     frame.to_parquet(tmp_path / "nested.parquet", index=False)
     summary = score_file(service, tmp_path / "nested.parquet", tmp_path / "out.csv")
     assert (summary.rows_scored, summary.rows_failed) == (1, 1)
-    out = _read(tmp_path / "out.csv", ",")
+    out = _read(tmp_path / "out.csv")
     assert out["tags"].tolist() == ['["a", "b"]'] and out["address"].tolist() == ['{"city": "Oslo", "zip": "0150"}']
-    assert _read(tmp_path / "out.errors.csv", ",")["tags"].tolist() == ["[]"]
+    assert _read(tmp_path / "out.errors.csv")["tags"].tolist() == ["[]"]
     score_file(service, tmp_path / "nested.parquet", tmp_path / "out.parquet")       # Parquet keeps the types
     assert pd.read_parquet(tmp_path / "out.parquet")["tags"].tolist()[0].tolist() == ["a", "b"]
 

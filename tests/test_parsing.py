@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -462,12 +461,7 @@ def test_only_the_first_max_chars_are_read():
     assert parse_message("age 38 " + "x" * (MAX_CHARS * 3)).values == {"age": 38}
 
 
-def test_typical_message_is_fast():
-    parse_message(CANONICAL)
-    start = time.perf_counter()
-    for _ in range(200):
-        parse_message(CANONICAL)
-    assert (time.perf_counter() - start) / 200 < 0.002  # < 1 ms in practice; slack for slow CI
+# The parser's speed is measured by tests/benchmarks/bench_parsing.py (timing is never asserted in a test).
 
 
 @pytest.mark.parametrize("text", [
@@ -530,3 +524,73 @@ def test_synonym_number_markup_soup_never_raises(pieces, joiner, pending):
 ])
 def test_markup_tags_carry_no_values(text, pending, expected):
     assert parse_message(text, pending=pending).values == expected
+
+
+# ------------------------------------------------------------------------------------ precision first (issue 11)
+
+
+@pytest.mark.parametrize(("text", "pending", "expected"), [
+    ("sorry, she's 52 not 25", "income", {"age": 52}),          # the rejected number answers nothing
+    ("not 25", "age", {}),
+    ("vists 6", "age", {"web_visits_per_month": 6}),            # a misspelt cue keeps its number
+    ("blorp 44", "age", {}),                                    # an unknown word before it: no answer
+    ("3 complaints", "web_purchases", {}),
+    ("2012", "age", {}),                                        # a year is no age
+    ("30-day return window, spent 400", None, {"total_spending": 400}),
+    ("4 stars online", None, {}),
+    ("rated the shop 5 stars", None, {}),
+    ("zip 90210", "income", {}),
+    ("on the website 6 times a month", None, {"web_visits_per_month": 6}),   # visits, not 144 purchases
+    ("never bought anything online", None, {"web_purchases": 0}),
+    ("Maria, 44, income ~$67k", None, {"age": 44, "income": 67000}),
+    ("Mid-50s? no - 54 actually", None, {"age": 54}),
+    ("income,71000,age,38", None, {}),
+])
+def test_a_number_fills_a_field_only_when_bound_to_it(text, pending, expected):
+    assert parse_message(text, pending=pending).values == expected
+
+
+def test_misspelt_cues_and_converted_rates_are_marked_unsure():
+    result = parse_message("imcome 69k, age 40, buys online 2x a month")
+    assert result.values == {"age": 40, "income": 69000, "web_purchases": 48}
+    assert result.fuzzy == {"income": "imcome"}
+    assert result.scaled == {"web_purchases": "2x a month"}
+    assert result.unsure == ["income", "web_purchases"]
+    assert parse_message("income 69k").unsure == []
+
+
+@pytest.mark.parametrize("text", [
+    "age\tincome\n38\t71000", "age | income\n38 | 71000", "| age | income |\n|---|---|\n| 38 | 71000 |",
+    "age  income\n38   71000", "age;income\n38;71000", "age,income\n38,71000", "Name;Age;Income\nAnna;38;71000",
+    "NumWebVisitsMonth\tAge\tIncome ($)\n6\t38\t71000",
+])
+def test_a_pasted_table_is_read_through_the_batch_header_matcher(text):
+    values = parse_message(text).values
+    assert values["age"] == 38 and values["income"] == 71000
+
+
+def test_several_table_rows_are_counted_not_read():
+    result = parse_message("age\tincome\n38\t71000\n40\t50000\n29\t30000")
+    assert result.values == {} and result.table_rows == 3
+    assert parse_message("age\tincome\n38\t71000").table_rows == 0
+
+
+def test_chat_and_files_share_one_header_matcher():
+    from assistant.batch import inspect
+    from assistant.core import headers
+    assert inspect._header_field is headers.header_field
+    assert headers.header_field("Recency (days)")[0] == "recency_days"
+    assert headers.header_field("NumWebPurchases")[0] == "web_purchases"
+
+
+@pytest.mark.parametrize(("text", "days"), [
+    ("last bought 3 mths ago", 90), ("last order 2 wks ago", 14), ("last purchase the day before yesterday", 2),
+    ("bought a fortnight ago", 14), ("last purchase 2 months back", 60), ("last bought a week back", 7),
+])
+def test_abbreviated_and_worded_times(text, days):
+    assert parse_message(text).values == {"recency_days": days}
+
+
+def test_number_words_in_running_text():
+    assert parse_message("she is thirty-five and earns seventy one thousand").values == {"age": 35, "income": 71000}
+    assert parse_message("income: 1.2 million").values == {"income": 1_200_000}   # a scale after digits is ours

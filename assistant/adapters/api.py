@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -160,7 +161,7 @@ def problems_by_field(problems: list[str]) -> dict[str, list[str]]:
     return fields
 
 
-def error_response(status: int, problems: list[str], headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status: int, problems: list[str], headers: Mapping[str, str] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"detail": problems}
     if status == 422:
         body["fields"] = problems_by_field(problems)
@@ -171,14 +172,17 @@ def install_error_handlers(app: FastAPI) -> None:
     """The one place where domain errors (and FastAPI's validation errors) become HTTP 422, and where
     every other HTTP error gets the same shape."""
 
-    async def on_assistant_error(request: Request, exc: AssistantError) -> JSONResponse:
+    # Starlette types a handler as taking any Exception; each is registered for one class only.
+    async def on_assistant_error(request: Request, exc: Exception) -> JSONResponse:
         problems = exc.problems if isinstance(exc, InvalidProfileError) else [str(exc)]
         return error_response(422, problems)
 
-    async def on_request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
         return error_response(422, request_problems(list(exc.errors())))
 
-    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
         return error_response(exc.status_code, http_problems(exc.detail), headers=exc.headers)
 
     app.add_exception_handler(AssistantError, on_assistant_error)

@@ -14,8 +14,7 @@ Limits and temporary files:
   uploaded file is deleted as soon as it has been scored (or refused), and the upload box is
   cleared. Request folders older than :data:`OUTPUT_TTL_SECONDS` are deleted at the start of
   each request: by then Gradio has copied the downloads into its own cache, whose copies are
-  removed by Gradio's cache cleaning (``gr.Blocks(delete_cache=...)``), not here. The folders of a
-  server killed with SIGKILL go when the next server starts (:func:`remove_orphaned_workdirs`).
+  removed by Gradio's cache cleaning (``gr.Blocks(delete_cache=...)``), not here.
 * The handler opens only a file inside this server's upload folder
   (:meth:`~assistant.adapters.gradio_cache.GradioCache.holds`); the web app's guard refuses any
   other path before Gradio touches it, this is the second check.
@@ -39,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.adapters.gradio_cache import GradioCache, remove_orphans
+from assistant.adapters.gradio_cache import GradioCache
 from assistant.adapters.markup import escape_file_text
 from assistant.batch.score import score_file
 from assistant.batch.summary import BatchSummary
@@ -57,7 +56,6 @@ if TYPE_CHECKING:  # pragma: no cover
 OUTPUT_TTL_SECONDS = 3600.0
 WORKDIR_NAME = "segment-assistant-batch"
 TAB_ID = "batch"
-SERVER_PREFIX = "server-"
 
 
 @dataclass(frozen=True)
@@ -78,16 +76,11 @@ def process_workdir() -> Path:
     """This server process's folder of request folders: removed when the server stops
     (``remove_process_workdir``), so no scored customer file outlives the server that made it. A
     folder left by a killed server goes at the first upload an hour later (``cleanup_old``)."""
-    return workdir_root() / f"{SERVER_PREFIX}{os.getpid()}"
+    return workdir_root() / f"server-{os.getpid()}"
 
 
 def remove_process_workdir() -> None:
     shutil.rmtree(process_workdir(), ignore_errors=True)
-
-
-def remove_orphaned_workdirs() -> int:
-    """Delete the folders of servers that were killed (SIGKILL) and so could not clean up; return how many."""
-    return remove_orphans(workdir_root(), SERVER_PREFIX)
 
 
 def cleanup_old(root: Path, *, max_age: float = OUTPUT_TTL_SECONDS, now: float | None = None) -> int:
@@ -222,5 +215,5 @@ def batch_tab(service: SegmentationService, settings: Settings) -> None:
 
 
 __all__ = ["OUTPUT_TTL_SECONDS", "UploadResult", "batch_tab", "cleanup_old", "process_workdir",
-           "remove_orphaned_workdirs", "remove_process_workdir", "score_upload", "summary_figure", "summary_table",
+           "remove_process_workdir", "score_upload", "summary_figure", "summary_table",
            "workdir_root"]

@@ -93,8 +93,10 @@ def frame_ancestors_policy(origins: tuple[str, ...]) -> str:
 
 
 class _BodyTooLarge(HTTPException):
+    """Raised from ``receive``: an HTTPException, so FastAPI's body reading lets it through (as 413)."""
+
     def __init__(self, message: str) -> None:
-        super().__init__(status_code=413, detail=[message])
+        super().__init__(status_code=413, detail=message)
 
 
 def _too_large(limit: int) -> str:
@@ -218,7 +220,7 @@ class GuardMiddleware:
         except _BodyTooLarge as exc:
             if started:
                 raise
-            await self._refuse(send, 413, exc.detail[0])
+            await self._refuse(send, 413, exc.detail)
 
     async def _route(self, scope: Scope, path: str, receive: Receive, send: Send) -> None:
         method = scope["method"]

@@ -69,10 +69,7 @@ def create_app(settings, *, service, dialogue=None, ui: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         if cache is not None:
-            from assistant.adapters.batch_tab import remove_orphaned_workdirs
-
             cache.prepare()                 # (again, if an earlier serve of this app removed it)
-            remove_orphaned_workdirs()      # what servers killed with SIGKILL left
         try:
             yield
         finally:

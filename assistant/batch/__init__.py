@@ -38,12 +38,17 @@ other rows are scored; the summary counts rows read, scored and failed.
 in a file without blank lines or multi-line cells row N is line N + 1.
 
 Output: the input's columns (CSV columns are copied verbatim as text; Parquet columns keep their
-types), then ``segment_key``, ``segment_name``, ``confidence`` (clear/borderline) and
-``confidence_margin`` (rounded to 4 decimals). Columns of those names already in the input are
-replaced. When the input has no ID column a ``row`` column (the row number) comes first, so every
-output row can be tied back to its input row. A CSV output uses the input's delimiter (comma for
-Parquet input). The errors file is always CSV (``row``, ``error``, then the input's columns) and
-is written only when some row failed; a stale one from an earlier run at the same path is removed.
+types, and a CSV written as Parquet gives the columns the fields come from as numbers: int64 for
+whole-number fields and birth years, float64 for money), then ``segment_key``, ``segment_name``,
+``confidence`` (clear/borderline), ``confidence_margin`` (rounded to 4 decimals) and ``warnings`` (the
+chat's out-of-training-range warnings, e.g. for the 666,666 income placeholder; empty when none).
+Columns of those names already in the input are replaced. When the input has no ID column a ``row``
+column (the row number) comes first, so every output row can be tied back to its input row. A CSV
+output is what its name says: tab-separated for ``.tsv``/``.tab``, else comma-separated, quoted only
+where a block of rows needs it. The errors file is always comma CSV (``row``, ``error``, then the
+input's columns) named after the output (``out.csv`` -> ``out.errors.csv``, ``out.parquet`` ->
+``out.parquet.errors.csv``), and is written only when some row failed; a stale one from an earlier
+run at the same path is removed.
 
 Formula injection: in CSV outputs, text cells (and header names) that begin with ``=``, ``+``,
 ``-``, ``@``, tab or carriage return are prefixed with a single quote, unless the cell is a plain

@@ -31,8 +31,16 @@ from assistant.batch.inspect import (
 )
 from assistant.batch.read import _Chunk, _chunks, _NeedsFallback, file_collection_year
 from assistant.batch.summary import BatchSummary, _totals
-from assistant.batch.validate import _validate, _Validated
-from assistant.batch.write import _csv_safe, _csv_type, _neutralise, _TableWriter, default_errors_path, output_format
+from assistant.batch.validate import _validate, _Validated, number_types
+from assistant.batch.write import (
+    _csv_safe,
+    _csv_type,
+    _neutralise,
+    _TableWriter,
+    default_errors_path,
+    output_delimiter,
+    output_format,
+)
 
 _SCORE_BLOCK = 65_536
 
@@ -62,24 +70,27 @@ class _Run:
         self.writer: _TableWriter | None = None
         self.errors: _TableWriter | None = None
         self.add_row = plan.id_column is None and ROW_COLUMN not in {plan.columns[i] for i in plan.keep}
-        self.delimiter = plan.delimiter if plan.file_type == "csv" else ","
+        self.delimiter = output_delimiter(output)
+        # a text file written as Parquet: the columns the fields come from keep their numbers as numbers
+        self.typed = number_types(plan) if fmt == "parquet" and plan.file_type == "csv" else {}
 
     # -- schemas
     def _input_fields(self, schema: pa.Schema) -> list[pa.Field]:
         return [pa.field(self.plan.columns[i], _csv_type(schema.field(i).type) if self.fmt == "csv" else
-                         schema.field(i).type) for i in self.plan.keep]
+                         self.typed.get(i, schema.field(i).type)) for i in self.plan.keep]
 
     def _out_schema(self, schema: pa.Schema) -> pa.Schema:
         label_type = pa.dictionary(pa.int32(), pa.string()) if self.fmt == "csv" else pa.string()
         fields = [pa.field(ROW_COLUMN, pa.int64())] if self.add_row else []
         fields += self._input_fields(schema)
         fields += [pa.field("segment_key", label_type), pa.field("segment_name", label_type),
-                   pa.field("confidence", label_type), pa.field("confidence_margin", pa.float64())]
+                   pa.field("confidence", label_type), pa.field("confidence_margin", pa.float64()),
+                   pa.field("warnings", pa.string())]
         return pa.schema(fields)
 
     def _error_schema(self, schema: pa.Schema) -> pa.Schema:
         return pa.schema([pa.field(ROW_COLUMN, pa.int64()), pa.field(ERROR_COLUMN, pa.string())]
-                         + [pa.field(f.name, _csv_type(f.type)) for f in self._input_fields(schema)])
+                         + [pa.field(self.plan.columns[i], _csv_type(schema.field(i).type)) for i in self.plan.keep])
 
     # -- one chunk
     def process(self, chunk: _Chunk, pool: ThreadPoolExecutor, pending: list[Future[None]]) -> None:
@@ -107,7 +118,10 @@ class _Run:
             columns.append(pa.array(chunk.rows if all_good else chunk.rows[good], type=pa.int64()))
         for i in self.plan.keep:
             arr = kept.column(i)
-            if self.fmt == "csv" and i not in checked.clean_columns:
+            if i in self.typed:
+                numbers = checked.numbers[i] if all_good else checked.numbers[i][good]
+                arr = pa.array(numbers).cast(self.typed[i])
+            elif self.fmt == "csv" and i not in checked.clean_columns:
                 arr = _neutralise(_csv_safe(arr))
             columns.append(arr)
         idx32 = pa.array(idx.astype(np.int32))
@@ -118,6 +132,7 @@ class _Run:
             labels = [a.dictionary_decode() for a in labels]
         columns += labels
         columns.append(pa.array(np.round(np.asarray(scored["margin"], dtype=np.float64), MARGIN_DECIMALS)))
+        columns.append(pa.array(self.service.range_warnings(X), type=pa.string()))
         out = pa.RecordBatch.from_arrays(columns, schema=self.writer.schema)
         if pending:                       # keep at most one write in flight (bounded memory)
             pending.pop().result()
@@ -126,7 +141,8 @@ class _Run:
     def _write_errors(self, chunk: _Chunk, checked: _Validated) -> None:
         batch = chunk.batch
         if self.errors is None:
-            self.errors = _TableWriter(self.errors_path, "csv", self._error_schema(batch.schema), self.delimiter)
+            self.errors = _TableWriter(self.errors_path, "csv", self._error_schema(batch.schema),
+                                       output_delimiter(self.errors_path))
         schema = self.errors.schema
         positions = np.asarray(sorted(checked.messages), dtype=np.int64)
         self.rows_failed += len(positions) + len(chunk.rejects)
@@ -176,7 +192,7 @@ def score_file(service: SegmentationService, input_path: str | Path, output_path
     """Score every row of a customer file into ``output_path`` (see the module docstring).
 
     ``fmt``: "csv" or "parquet" (default from the output's suffix). ``errors_path``: where rows that
-    cannot be scored go (default ``<output stem>.errors.csv``). ``collection_year``: the year ages
+    cannot be scored go (default: :func:`default_errors_path`). ``collection_year``: the year ages
     of a raw file are computed against (default: its latest Dt_Customer). Raises DataFileError for
     a file that cannot be read at all; the previous output, if any, is then left untouched.
     """

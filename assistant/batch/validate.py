@@ -251,12 +251,30 @@ class _Validated:
     good: np.ndarray       # rows that can be scored
     messages: dict[int, str]   # row position -> "problem; problem"
     clean_columns: set[int]    # batch columns whose every cell is a plain number
+    numbers: dict[int, np.ndarray]   # batch column -> its cells read as numbers (the columns the fields come from)
+
+
+def number_types(plan: FilePlan) -> dict[int, pa.DataType]:
+    """The type each source column's numbers are written with when a text file becomes Parquet: whole
+    numbers (a whole-number field, a birth year) as int64, the rest as float64."""
+    types: dict[int, pa.DataType] = {}
+    for name, index in plan.sources.items():
+        if name == "Dt_Customer":
+            continue
+        if plan.layout == "fields":
+            whole = FIELDS_BY_NAME[name].integer
+        else:
+            whole = name == "Year_Birth" or FIELDS_BY_NAME[
+                next(f for f, sources in FIELD_SOURCES.items() if name in sources)].integer
+        types[index] = pa.int64() if whole else pa.float64()
+    return types
 
 
 def _validate(plan: FilePlan, batch: pa.RecordBatch, collection_year: int | None) -> _Validated:
     n = batch.num_rows
     problems: list[_Problem] = []
     clean_columns: set[int] = set()
+    numbers: dict[int, np.ndarray] = {}
     X = np.empty((n, len(FIELD_NAMES)), dtype=np.float64)
     if plan.layout == "fields":
         for j, spec in enumerate(FIELDS):
@@ -265,6 +283,7 @@ def _validate(plan: FilePlan, batch: pa.RecordBatch, collection_year: int | None
             values, status, clean = _parse_numbers(arr, _TextRule.of(spec))
             if clean:
                 clean_columns.add(index)
+            numbers[index] = values
             problems += _source_problems(spec.name, arr, values, status, _TextRule.of(spec))
             X[:, j] = values
             problem = _range_problem(spec, values, _usable(status))
@@ -281,6 +300,7 @@ def _validate(plan: FilePlan, batch: pa.RecordBatch, collection_year: int | None
             values, status, clean = _parse_numbers(arr, _raw_rule(column))
             if clean:
                 clean_columns.add(index)
+            numbers[index] = values
             parsed[column] = values
             usable_source[column] = np.ones(len(values), dtype=bool) if status is None else status == _OK
             source_problems[column] = _source_problems(column, arr, values, status, _raw_rule(column))
@@ -315,4 +335,4 @@ def _validate(plan: FilePlan, batch: pa.RecordBatch, collection_year: int | None
         for i in np.flatnonzero(~good):    # never drop a row without saying why
             messages.setdefault(int(i), ["a value is not a finite number"])
     return _Validated(X=X, good=good, messages={i: "; ".join(m) for i, m in messages.items()},
-                      clean_columns=clean_columns)
+                      clean_columns=clean_columns, numbers=numbers)

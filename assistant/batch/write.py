@@ -101,6 +101,31 @@ class _AtomicPath:
         self.tmp.unlink(missing_ok=True)
 
 
+class _MinimalQuotingCsv:
+    """A CSV writer that quotes only where needed: each block is written unquoted when none of its cells
+    holds the delimiter, a quote or a line break (pyarrow refuses such a block), else with pyarrow's
+    quoting of text cells. The header is quoted by the same rule, name by name."""
+
+    def __init__(self, path: Path, schema: pa.Schema, delimiter: str) -> None:
+        self.stream = pa.OSFile(str(path), "wb")
+        self.schema = schema
+        self.plain = pacsv.WriteOptions(include_header=False, delimiter=delimiter, batch_size=_WRITE_BATCH,
+                                        quoting_style="none")
+        self.quoted = pacsv.WriteOptions(include_header=False, delimiter=delimiter, batch_size=_WRITE_BATCH)
+        special = (delimiter, '"', "\n", "\r")
+        names = ['"' + n.replace('"', '""') + '"' if any(c in n for c in special) else n for n in schema.names]
+        self.stream.write((delimiter.join(names) + "\n").encode())
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        try:
+            pacsv.write_csv(batch, self.stream, write_options=self.plain)
+        except pa.ArrowInvalid:          # a cell needs quotes: nothing of this block was written
+            pacsv.write_csv(batch, self.stream, write_options=self.quoted)
+
+    def close(self) -> None:
+        self.stream.close()
+
+
 class _TableWriter:
     def __init__(self, final: Path, fmt: str, schema: pa.Schema, delimiter: str) -> None:
         self.target = _AtomicPath(final)
@@ -110,8 +135,7 @@ class _TableWriter:
         try:
             if fmt == "csv":
                 self.file_schema = pa.schema([f.with_name(neutralise_name(f.name)) for f in schema])
-                options = pacsv.WriteOptions(delimiter=delimiter, batch_size=_WRITE_BATCH)
-                self.writer = pacsv.CSVWriter(str(self.target.tmp), self.file_schema, write_options=options)
+                self.writer = _MinimalQuotingCsv(self.target.tmp, self.file_schema, delimiter)
             else:
                 self.writer = pq.ParquetWriter(str(self.target.tmp), schema)
         except BaseException:
@@ -136,8 +160,19 @@ class _TableWriter:
 
 
 def default_errors_path(output: Path) -> Path:
-    """``out.csv`` -> ``out.errors.csv`` beside it."""
-    return output.with_name(f"{output.stem}.errors.csv")
+    """Beside the output: ``out.csv`` -> ``out.errors.csv``; any other suffix keeps its name in front
+    (``out.parquet`` -> ``out.parquet.errors.csv``), so two outputs in one folder never share one."""
+    if output.suffix.lower() == ".csv":
+        return output.with_name(f"{output.stem}.errors.csv")
+    return output.with_name(f"{output.name}.errors.csv")
+
+
+TAB_SUFFIXES = (".tsv", ".tab")
+
+
+def output_delimiter(path: Path) -> str:
+    """What the output's name says: a tab for ``.tsv``/``.tab``, else a comma (``.csv``, ``.txt``...)."""
+    return "\t" if path.suffix.lower() in TAB_SUFFIXES else ","
 
 
 _FORMATS: dict[str, FileType] = {"csv": "csv", "parquet": "parquet"}

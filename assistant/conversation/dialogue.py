@@ -321,9 +321,10 @@ class Dialogue:
             if old is not None and old != value:
                 lines.append(r.corrected.format(**_names_of(f), old=f.say(old), new=f.say(value)))
             else:
-                noted.append(self._value(f, value))
+                noted.append(self._value(f, value) + (r.unsure_mark if name in parsed.unsure else ""))
         if noted:
             lines.insert(0, r.noted.format(values=", ".join(noted)))
+        lines.extend(self._read_back(parsed))
         refused: list[str] = []
         for err in parsed.rejected:
             f = FIELDS_BY_NAME[err.field]
@@ -345,7 +346,8 @@ class Dialogue:
         mentioned = {*parsed.values, *(e.field for e in parsed.rejected)}
         last_field = next(iter(mentioned)) if len(mentioned) == 1 else None
         state = DialogueState(profile=new_draft, pending=pending, failures=failures, segment_key=None,
-                              last_field=last_field)
+                              last_field=last_field, last_read=tuple(parsed.values),
+                              unsure=tuple(parsed.unsure))
         state, result = self._settle(state)
         if result is None:
             lines.append(self._question(state.asking))
@@ -359,6 +361,38 @@ class Dialogue:
                 lines.append(r.segment_same.format(segment_name=result.segment_name))
             lines.append(self.render(result))
         return self._turn(state, lines, result)
+
+    def _read_back(self, parsed: ParseResult) -> list[str]:
+        """One sentence per value read with low certainty: the misspelt word or the converted rate it came
+        from, and that "no" changes it."""
+        r = self.texts.replies
+        lines = []
+        for name in parsed.unsure:
+            f, value = FIELDS_BY_NAME[name], parsed.values[name]
+            if name in parsed.fuzzy:
+                lines.append(r.fuzzy_read.format(word=user_text(parsed.fuzzy[name]), **_names_of(f),
+                                                 value=f.say(value)))
+            else:
+                lines.append(r.scaled_read.format(rate=user_text(parsed.scaled[name]), **_names_of(f),
+                                                  value=f.say(value)))
+        return lines
+
+    def _confirm(self, m: Message) -> Turn:
+        """ "yes" keeps the values just read back; "no" / "that's wrong" drops the unsure ones (all of the
+        last message's when none was unsure) and asks for them again."""
+        r, state = self.texts.replies, m.state
+        if not self._only(m.norm, "confirm_no"):
+            return self._with_followup(state.model_copy(update={"unsure": (), "last_read": ()}), [r.confirmed])
+        names = [n for n in (state.unsure or state.last_read) if getattr(state.profile, n) is not None]
+        dropped = self._and([self._value(FIELDS_BY_NAME[n], getattr(state.profile, n)) for n in names])
+        profile = state.profile.merged(dict.fromkeys(names))
+        fresh = state.model_copy(update={"profile": profile, "pending": names[0] if names else state.pending,
+                                         "unsure": (), "last_read": (), "last_field": None, "segment_key": None})
+        state, _ = self._settle(fresh)
+        return self._turn(state, [r.dropped.format(values=dropped), self._question(state.asking)], None)
+
+    def _reply_table(self, m: Message) -> Turn:
+        return self._with_followup(m.state, [self.texts.replies.table_rows.format(rows=f"{m.quiet.table_rows:,}")])
 
     def _value(self, f: FieldSpec, value: float) -> str:
         return self.texts.replies.value.format(**_names_of(f), value=f.say(value))
@@ -584,6 +618,12 @@ INTENTS: tuple[Intent, ...] = (
     Intent("new_customer", _said("new_customer"), Dialogue._reply_new_customer),
     Intent("reset", _only_said("reset"), lambda d, m: d._new_customer(m.state, d.texts.replies.reset, None)),
     Intent("cancel", _only_said("cancel"), lambda d, m: d._cancel(m.state)),
+    # a table of several customers pasted into the chat: one at a time, or the Batch tab
+    Intent("table", lambda d, m: m.quiet.table_rows > 1, Dialogue._reply_table),
+    # "yes" / "no" / "that's wrong" to the values just read back
+    Intent("confirm", lambda d, m: bool(m.state.last_read) and (d._only(m.norm, "confirm_no")
+                                                                or d._only(m.norm, "confirm_yes")),
+           Dialogue._confirm, plain=True),
     # questions and commands, in a message that states no customer values
     Intent("insight", _always, Dialogue._reply_insight, plain=True),
     Intent("correction", lambda d, m: bool(m.state.last_field) and _said("correction")(d, m),

@@ -69,80 +69,63 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
+from assistant.conversation.tables import read_table
+from assistant.conversation.words import (
+    _ABBREVIATIONS,
+    _AMBIGUOUS_MILLION,
+    _ANSWER_WORDS,
+    _COUNT_FIELDS,
+    _COUNT_WORDS,
+    _CUE,
+    _DAYS_FIELDS,
+    _DAYS_PER,
+    _FREQUENCY,
+    _FUZZY_MIN_LEN,
+    _GENDER_ONLY,
+    _GENERIC_CUE,
+    _GENERIC_WEB,
+    _HEDGE_LEAD,
+    _HEDGES,
+    _L,
+    _MAX_GAP,
+    _MAX_NEG_GAP,
+    _MONEY_FIELDS,
+    _MULTIPLIERS,
+    _NAME_IS,
+    _NAME_LEAD,
+    _NEXT_WORD,
+    _NOT_MISSPELT,
+    _NOT_NAMES,
+    _NOT_OWNERS,
+    _OTHER_EVENT,
+    _PER_PERIOD,
+    _PERIOD_OF,
+    _PURCHASE_WORD,
+    _R,
+    _SCALES,
+    _UNITS,
+    _WORDS_ONLY,
+    _YEARLY_INCOME_MIN,
+    _YEARS_FIELDS,
+    _cue_field,
+    _fuzzy_cue,
+    _number_words,
+)
 from assistant.core.errors import InvalidValueError
-from assistant.core.fields import AMBIGUOUS_DOT, AMBIGUOUS_DOT_RULE, FIELD_NAMES, FIELDS, FIELDS_BY_NAME
+from assistant.core.fields import AMBIGUOUS_DOT, AMBIGUOUS_DOT_RULE, FIELD_NAMES, FIELDS_BY_NAME
 from assistant.core.schemas import ProfileDraft
 
 MAX_CHARS = 10_000
 
-# ------------------------------------------------------------------------------------ tables
-
-_MONEY_FIELDS = frozenset(f.name for f in FIELDS if f.unit == "$")
-_COUNT_FIELDS = frozenset(f.name for f in FIELDS if f.unit in ("purchases", "visits/month"))
-_DAYS_FIELDS = frozenset(f.name for f in FIELDS if f.unit == "days")
-_YEARS_FIELDS = frozenset(f.name for f in FIELDS if f.unit == "years")
-
-# A number with a rate ("$5k a month", "2x a week") is scaled to the field's own period: a year for
-# income, the two-year window for purchases and spending, a month for visits. A rate that is not
-# listed for a field does not fit it.
-_TWO_YEARS = {"year": 2, "month": 24, "week": 104, "day": 730}
-_PER_PERIOD: dict[str, dict[str, int]] = {
-    "income": {"year": 1, "month": 12, "week": 52},
-    "total_spending": _TWO_YEARS,
-    "web_purchases": _TWO_YEARS,
-    "store_purchases": _TWO_YEARS,
-    "web_visits_per_month": {"month": 1, "week": 4, "day": 30},
-}
-_DAYS_PER = {"day": 1, "week": 7, "month": 30, "year": 365}
-_PERIOD_OF = {
-    "d": "day", "w": "week", "m": "month", "y": "year", "a": "year",  # by first letter (annum, annually)
-}
-
-_UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50,
-    "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
-}
-_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
-_MULTIPLIERS = {"k": 1e3, "thousand": 1e3, "grand": 1e3, "m": 1e6, "mm": 1e6, "mn": 1e6,
-                "mil": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
-_AMBIGUOUS_MILLION = frozenset({"m", "mm", "mn", "mil"})  # "2m" is money only
-_COUNT_WORDS = {"once": 1, "twice": 2, "thrice": 3}
-
-# Words allowed between the words of a synonym ("visits the website", "shops in the store").
-_FILLERS = ("the", "a", "an", "our", "their", "his", "her", "its", "my", "your", "this", "that",
-            "to", "on", "at", "of", "from", "in", "for", "per", "was", "is", "has", "have", "had")
-
-# "visits the site weekly": a frequency with no number is once per period -- used only in a clause
-# that has no other number ("6 web visits monthly" is 6, not once a month).
-_FREQUENCY = re.compile(r"(?<![^\W\d_])(?:(?P<adv>daily|weekly|monthly)|(?:every|each)\s+(?P<per>day|week|month))"
-                        r"(?![^\W\d_])", re.IGNORECASE)
-# "bought yesterday", "placed an order last week": a point in time is the last purchase when the
-# clause names a purchase and holds no other number ("bought 5 times last month" is no recency).
-_PURCHASE_WORD = re.compile(r"(?<![^\W\d_])(?:bought|purchased?|ordered|orders?|shopped)(?![^\W\d_])",
-                            re.IGNORECASE)
-# "28k/yr", "$71k a year" with no cue: a yearly amount of money is an income (spending is counted
-# over two years and is said with a cue); small yearly numbers ("6 a year") are never guessed.
-_YEARLY_INCOME_MIN = 1000
-# A period after these is no end of sentence ("age approx. 40", "38 y.o. male").
-_ABBREVIATIONS = ("approx", "appr", "ca", "abt", "est", "avg", "y.o", "p.a", "e.g", "i.e", "vs", "incl")
-
-_MAX_GAP = 4      # most words between a cue and its number
-_MAX_NEG_GAP = 1  # most words between "never"/"doesn't" and its cue ("no" must come right before it)
-
 # ------------------------------------------------------------------------------------ patterns
 
-_L = r"(?<![^\W\d_])"  # not preceded by a letter
-_R = r"(?![^\W\d_])"   # not followed by a letter
 _NB = r"(?<![\w.])"    # a number does not start inside a word or after a decimal point
 
 _WORD = "(?:" + "|".join(sorted([*_UNITS, "hundred", "dozen", *_SCALES], key=len, reverse=True)) + ")" + _R
 _WORDS = (rf"(?:an?[\s-]+(?=(?:hundred|thousand|million|billion|dozen){_R}))?"
           rf"{_WORD}(?:[\s-]+(?:and[\s-]+)?{_WORD})*")
 _MULT = "|".join(sorted(_MULTIPLIERS, key=len, reverse=True))
-_UNIT_WORDS = r"days?|d|weeks?|wks?|w|months?|mos?|years?|yrs?|y|x|times?"
+_UNIT_WORDS = r"days?|d|weeks?|wks?|w|fortnights?|months?|mths?|mnths?|mos?|years?|yrs?|y|x|times?"
 # A decimal comma is read only before a multiplier ("1,2k", "1,5 million"); "52000,50" stays ambiguous.
 _DECIMAL_COMMA = re.compile(r"[0-9]+,[0-9]{1,2}")
 _DIGITS = (rf"[0-9]+,[0-9]{{1,2}}(?=\s*(?:{_MULT}){_R})"
@@ -181,13 +164,23 @@ _TOKEN = re.compile(rf"""
       | {_L}{_MONTHS}\s*[0-9]{{1,2}}(?:st|nd|rd|th)?(?![0-9])(?:,?\s*[0-9]{{4}})?
       | {_NB}[0-9]{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}{_R}(?:,?\s*[0-9]{{4}})?
       | {_L}(?:in|since|from|during|until|till|by|year|born(?:\s+in)?)\s+(?:19|20)[0-9]{{2}}(?![0-9])
+      | {_NB}[0-9]+(?:\.[0-9]+)?-(?:days?|weeks?|months?|years?|yrs?|hours?|hrs?|minutes?|mins?|stars?|items?
+            |pieces?|pages?|points?|packs?|person|seats?|nights?|pounds?|inch|foot|feet)(?![\w-]*[\s-]*old)
+                                                                #   adjectives: a 30-day window, 5-star
+      | {_L}(?:early|mid|late)?[\s-]*(?:[1-9]0)'?s{_R}          #   decades: mid-50s, in her 40s
+      | {_L}(?:not|instead\s+of|rather\s+than)\s+(?:\$\s*)?[0-9][0-9,.]*\s*(?:k{_R})?
+                                                                #   a rejected number: "52, not 25"
+      | {_L}(?:zip|zipcode|postcode|postal\s+code|phone|tel|invoice|ticket|sku|ref|reference|case)
+            \s*(?:no\.?|number|num|nr|id|code)?\s*[:#]?\s*[0-9][0-9 -]*
+      | {_L}(?:order|account|acct|customer|client|member|id)\s*(?:no\.?|number|num|nr|id|code|\#)\s*[:#]?\s*[0-9]+
     )
-  | {_L}(?P<dw>yesterday|today|last\s+(?:week|month|year)|(?:an?|one)\s+(?:day|week|month|year)\s+ago){_R}
+  | {_L}(?P<dw>(?:the\s+)?day\s+before\s+yesterday|yesterday|today|this\s+morning|last\s+(?:week|month|year|fortnight)
+             |(?:an?|one)\s+(?:day|week|fortnight|month|year)\s+(?:ago|back)|fortnight\s+ago){_R}
   | (?P<num>{_NB}{_NUMBER}
-      (?:(?P<dur>\s*(?P<unit>days?|d|weeks?|wks?|w|months?|mos?|years?|yrs?|y)
+      (?:(?P<dur>\s*(?P<unit>days?|d|weeks?|wks?|w|fortnights?|months?|mths?|mnths?|mos?|years?|yrs?|y)
                  (?![^\W\d_]|\s*/|\.o|[\s-]*old)(?P<ago>\s+(?:ago|back){_R})?)
         |(?P<times>\s*(?:x|times?){_R})?
-         (?P<rate>\s*(?:/\s*|(?:a|an|per|each|every|in\s+a)\s+)(?P<per>day|week|wk|month|mo|year|yr|annum){_R}
+         (?P<rate>\s*(?:/\s*|(?:a|an|per|each|every|in\s+a)\s+)(?P<per>day|week|wk|month|mo|year|yr|annum|hour|hr){_R}
                  |\s+(?P<per2>daily|weekly|monthly|yearly|annually){_R})?
       )
     )
@@ -202,40 +195,19 @@ _CLAUSE_BREAK = re.compile(r"""
                                           # a comma, but not the one in 71,000 or 1,2k
   | {abbr}\.(?=\s)
   | (?<!hundred)(?<!thousand)(?<!million)\s(?:and|but|plus|whereas|while|&)\s
+  | \s-\s(?!\s*[0-9])                    # a spaced dash between notes ("Rachel, 33 - visits ..."), not "30 - 40"
 """.replace("{abbr}", "".join(rf"(?<!\b{re.escape(a)})" for a in _ABBREVIATIONS)), re.IGNORECASE | re.VERBOSE)
 
 # "monthly income 5k": a rate written just before a cue applies to its number.
 _CUE_RATE = re.compile(rf"{_L}(?P<per>daily|weekly|monthly|yearly)[\s_-]*$", re.IGNORECASE)
 _WORD_RUN = re.compile(r"[^\W_]+")
 _BARE_NUMBER = re.compile(r"[0-9]+")
+_DECADE = re.compile(r"(?i)(?:early|mid|late)?[\s-]*[1-9]0'?s")
+_YEAR = re.compile(r"(?:19[5-9][0-9]|20[0-3][0-9])")   # 1950..2039 written bare: a year, not an amount
 _NORMALISE = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2212": "-", "\u2013": "-",
                             "\u2014": "-", "\u2010": "-", "\u2011": "-", "\u00a0": " ", "\u2009": " ",
                             "\u202f": " "})
 
-
-def _synonym_pattern(synonym: str) -> str:
-    sep = rf"(?:[\s_-]++(?:(?:{'|'.join(_FILLERS)})[\s_-]++)*|[_-]?)"
-    words = [w for w in re.split(r"[\s_-]+", synonym.strip().lower()) if w]
-    return sep.join(re.escape(w) + ("(?:s|es|ed|ing)?" if w[-1].isalpha() else "") for w in words)
-
-
-def _cue_table() -> tuple[re.Pattern[str], dict[str, str]]:
-    entries: dict[str, str] = {}
-    for spec in FIELDS:
-        for synonym in (spec.name.replace("_", " "), *spec.synonyms):
-            entries.setdefault(" ".join(re.split(r"[\s_-]+", synonym.strip().lower())), spec.name)
-    ordered = sorted(entries.items(), key=lambda e: (-len(e[0]), e[0]))  # longest first
-    groups = {f"c{i}": name for i, (_, name) in enumerate(ordered)}
-    alternatives = "|".join(f"(?P<c{i}>{_synonym_pattern(s)})" for i, (s, _) in enumerate(ordered))
-    return re.compile(rf"{_L}(?:{alternatives}){_R}", re.IGNORECASE), groups
-
-
-_CUE, _CUE_FIELD = _cue_table()
-
-
-def _cue_field(m: re.Match[str]) -> str:
-    """The field a match of ``_CUE`` names (each of its alternatives is a named group)."""
-    return _CUE_FIELD[m.lastgroup or ""]
 
 # ------------------------------------------------------------------------------------ result
 
@@ -246,6 +218,17 @@ class ParseResult:
 
     values: dict[str, int | float] = dataclass_field(default_factory=dict)
     rejected: list[InvalidValueError] = dataclass_field(default_factory=list)
+    fuzzy: dict[str, str] = dataclass_field(default_factory=dict)
+    """field -> the misspelt word its value was bound to ("imcome"): said back for confirmation."""
+    scaled: dict[str, str] = dataclass_field(default_factory=dict)
+    """field -> a rate converted to the field's period ("2 a month" -> 48 web purchases over two years)."""
+    table_rows: int = 0
+    """Data rows of a table pasted into the message when there were several (none of them is read)."""
+
+    @property
+    def unsure(self) -> list[str]:
+        """The fields read with low certainty (a misspelt cue, a converted rate), in field order."""
+        return [n for n in FIELD_NAMES if n in self.values and (n in self.fuzzy or n in self.scaled)]
 
     @property
     def draft(self) -> ProfileDraft:
@@ -277,6 +260,9 @@ class _Tok:
     word: str = ""           # neg: the word
     raw_text: str = ""       # num: the text, when it is ambiguous ("71.000")
     when: bool = False       # dur: a point in time ("3 weeks ago", "yesterday", "last week")
+    year: bool = False       # num: a bare 4-digit year-like number (2012): money at most, never a count or age
+    owned: bool = False      # num: the word after it names something else ("2 kids", "4 stars")
+    fuzzy: str = ""          # cue: the misspelt word read as this field's cue ("imcome")
 
 
 def _words_value(text: str) -> float:
@@ -313,16 +299,16 @@ def _number_value(m: re.Match[str]) -> float:
 
 def _token(m: re.Match[str], offset: int) -> _Tok:
     start, end = m.start() + offset, m.end() + offset
-    if m.group("junk") is not None:
-        return _Tok("junk", start, end)
+    if m.group("junk") is not None:   # a decade ("mid-50s") is no value, but says an age is meant
+        return _Tok("junk", start, end, field="age" if _DECADE.fullmatch(m.group("junk")) else "")
     if m.group("dw") is not None:
-        words = m.group("dw").lower().split()
-        if words[0] in ("yesterday", "today"):
-            days = 1.0 if words[0] == "yesterday" else 0.0
+        words = [w for w in m.group("dw").lower().split() if w != "the"]
+        if words[0] in ("yesterday", "today", "this", "day"):
+            days = {"yesterday": 1.0, "day": 2.0}.get(words[0], 0.0)   # "the day before yesterday" is 2
             return _Tok("dur", start, end, value=days, raw=days, unit="day", when=True)
-        unit = words[1]
+        unit = words[0] if words[0] == "fortnight" else words[1]
         return _Tok("dur", start, end, value=float(_DAYS_PER[unit]), raw=1.0, unit=unit,
-                    ago=words[-1] == "ago", when=True)
+                    ago=words[-1] in ("ago", "back"), when=True)
     if m.group("neg") is not None:
         return _Tok("neg", start, end, word=" ".join(m.group("neg").lower().split()))
     value = _number_value(m)
@@ -338,6 +324,7 @@ def _token(m: re.Match[str], offset: int) -> _Tok:
         count=bool(m.group("times") or m.group("cw")),
         per=_PERIOD_OF[per[0].lower()] if per else "",
         bare=bool(m.group("digits")) and _BARE_NUMBER.fullmatch(m.group(0)) is not None,
+        year=_YEAR.fullmatch(m.group(0)) is not None,
         raw_text=m.group("digits") if (m.group("digits") and not mult
                                        and AMBIGUOUS_DOT.match(m.group("digits"))) else "",
     )
@@ -361,6 +348,29 @@ def _tokens(clause: str, offset: int) -> list[_Tok]:
         toks.append(_Tok("cue", m.start() + offset, m.end() + offset, field=_cue_field(m),
                          per=_PERIOD_OF[rate.group("per")[0].lower()] if rate else ""))
         cued.append((m.start(), m.end()))
+    for m in _NAME_IS.finditer(blanked):
+        if m.group("name") not in _NOT_NAMES and not any(a < m.end() and m.start() < b for a, b in cued):
+            toks.append(_Tok("cue", m.start() + offset, m.end() + offset, field="age"))
+            cued.append((m.start(), m.end()))
+    for m in _WORD_RUN.finditer(blanked):   # a misspelt cue word ("imcome", "vists"): read, and said back
+        word = m.group().lower()
+        if len(word) >= _FUZZY_MIN_LEN and word not in _NOT_MISSPELT and not any(
+                a < m.end() and m.start() < b for a, b in cued):
+            guess = _fuzzy_cue(word)
+            if guess is not None:
+                toks.append(_Tok("cue", m.start() + offset, m.end() + offset, field=guess, fuzzy=m.group()))
+    starts = {t.start - offset for t in toks if t.kind == "cue"}
+    for tok in toks:   # "2 kids", "4 stars": the word after a number says what it counts
+        if tok.kind == "num" and not tok.count and not tok.per:
+            after = _NEXT_WORD.match(clause, tok.end - offset)
+            tok.owned = (after is not None and after.group(1).lower() not in _NOT_OWNERS
+                         and after.start(1) not in starts)
+    if not _PURCHASE_WORD.search(clause) and any(t.kind == "num" and t.count and t.per for t in toks):
+        # "on the website 6 times a month": a rate of times on the site is visits, never purchases
+        for tok in toks:
+            if tok.kind == "cue" and tok.field == "web_purchases" and _GENERIC_WEB.fullmatch(
+                    clause[tok.start - offset:tok.end - offset]):
+                tok.field = "web_visits_per_month"
     if not any(t.kind in ("num", "dur", "neg") for t in toks):
         for m in _FREQUENCY.finditer(blanked):
             if not any(a < m.end() and m.start() < b for a, b in cued):
@@ -384,6 +394,8 @@ def _value_for(tok: _Tok, name: str, cue_per: str = "") -> float | None:
     if tok.kind != "num":
         return None
     if tok.money and name not in _MONEY_FIELDS:
+        return None
+    if tok.year and name not in _MONEY_FIELDS:
         return None
     if tok.count and name not in _COUNT_FIELDS:
         return None
@@ -423,6 +435,10 @@ def _pair(toks: list[_Tok], text: str) -> tuple[list[tuple[str, float, _Tok]], l
             else:
                 break
             value = None if (num.kind == "neg" and cue is t) else _value_for(num, cue.field, cue.per)
+            if num.owned and (cue is u or gap > 0 or _GENERIC_CUE.fullmatch(text, cue.start, cue.end)):
+                value = None   # "4 stars online", "online: rated 4 stars": the number counts something else
+            if not cue.field:   # a misspelt word that names no field ("purchses"): binds, fills nothing
+                value = num.value if num.kind == "num" else None
             if value is not None:
                 rest = best[j + 1]
                 score = (rest[0] + 1, rest[1] - gap, rest[2] + (cue is t), rest[3] - (u.start - t.end))
@@ -484,50 +500,10 @@ def _without_markup(text: str) -> str:
     content, Markdown images, link targets (the link's text stays) and web addresses."""
     text = _MD_LINK.sub(r" \1 ", _MD_IMAGE.sub(" ", text))
     return _ADDRESS.sub(" ", _TAG.sub(" ", _SCRIPT.sub(" ", text)))
-# Words that may follow a bare answer to the pending question ("38 I guess", "12 or so", "60k tops");
-# any other word right after the number says it counts something else ("2 kids", "3 dogs").
-_ANSWER_TAIL = frozenset("""or ish maybe probably roughly approximately approx about around i i'm im and but so
-    tops max at most least give or take now currently yes yeah yep ok okay please thanks thank you in total
-    overall all together altogether more less than then""".split())
-_NEXT_WORD = re.compile(r"\s*([^\W\d_][\w']*)")
-# ... and the words of our own fields: their units, labels and synonyms ("5 purchases", "38 years old")
-_FIELD_WORDS = frozenset(word for f in FIELDS for text in (f.unit, f.unit_one, f.label, f.short, *f.synonyms)
-                         for word in re.findall(r"[^\W\d_][\w']*", text.lower()))
-_ANSWER_WORDS = _ANSWER_TAIL | _FIELD_WORDS
-
-
 def _counts_something_else(text: str, tok: _Tok) -> bool:
     """``2 kids``: the word right after the number names what it counts, and it is none of ours."""
     m = _NEXT_WORD.match(text, tok.end)
     return m is not None and m.group(1).lower() not in _ANSWER_WORDS
-
-
-_CELL_SPLIT = re.compile(r"\s*[,;\t|]\s*")
-
-
-def _header_row(text: str) -> tuple[dict[str, str], str]:
-    """A pasted table: a line of field names and one line of numbers under it ("age,income\n38,71000").
-
-    Returns the cells by field and the text with both lines blanked (same length, so positions hold).
-    Only a header whose every cell is one field cue, followed by exactly one row of as many numbers,
-    is read; several rows are a file, not one customer, and are left alone.
-    """
-    lines = text.split("\n")
-    for i in range(len(lines) - 1):
-        header = _CELL_SPLIT.split(lines[i].strip())
-        if len(header) < 2:
-            continue
-        cues = [_CUE.fullmatch(cell) for cell in header]
-        names = [_cue_field(m) for m in cues if m is not None]
-        if len(names) != len(header) or len(set(names)) != len(names):
-            continue
-        rows = [line for line in lines[i + 1:] if line.strip()]
-        cells = _CELL_SPLIT.split(rows[0].strip()) if len(rows) == 1 else []
-        if len(cells) != len(names) or any(parse_number(c) is None for c in cells):
-            continue
-        blanked = [*lines[:i], *(" " * len(line) for line in lines[i:])]
-        return dict(zip(names, cells, strict=True)), "\n".join(blanked)
-    return {}, _KEY_VALUE_LINE.sub(_key_value, text)
 
 
 # "income,71000" on a line of its own (a two-column paste): the separator is a colon, not a clause
@@ -541,6 +517,17 @@ def _key_value(m: re.Match[str]) -> str:
     return m.group(0)
 
 
+def _only_hedges(text: str) -> bool:
+    """True when ``text`` holds no word besides hedges and our own field words ("maybe", "I guess")."""
+    return all(w.lower() in _HEDGES for w in _WORDS_ONLY.findall(text))
+
+
+def _header_row(text: str) -> tuple[dict[str, str], int, str]:
+    """A pasted table (:func:`assistant.conversation.tables.read_table`), else the two-column lines."""
+    table = read_table(text, parse_number)
+    return table if table is not None else ({}, 0, _KEY_VALUE_LINE.sub(_key_value, text))
+
+
 def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
     """Every customer value ``text`` states; ``pending`` is the field just asked about."""
     if not isinstance(text, str):
@@ -549,42 +536,77 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
     # '![i](x "alert(9)")' a spending of 9); the text between tags and a link's text stay ("<b>38</b>" is 38).
     # "<50k" is not a tag: a tag starts with a letter or /.
     text = _without_markup(text[:MAX_CHARS]).translate(_NORMALISE)
-    table, text = _header_row(text)
+    table, rows, text = _header_row(text)
+    text = _number_words(text)
     found: dict[str, tuple[float, _Tok | None]] = {}
     leftovers: list[_Tok] = []
     purchase_times: list[_Tok] = []
     leading: _Tok | None = None
     seen_tokens = False
     cued_elsewhere = bool(table)
+    fuzzy: dict[str, str] = {}
+    dangling: str | None = None   # the field of a cue left without a number in the clause before
+    dangling_brk = ""
     for clause, offset, brk in _clauses(text):
         toks = _tokens(clause, offset)
         if not toks:
+            dangling = dangling if _only_hedges(clause) else None
             continue
         pairs, rest = _pair(toks, text)
+        numbers = [t for t in toks if t.kind in ("num", "dur", "neg")]
+        cues = [t for t in toks if t.kind == "cue"]
         if not seen_tokens:
             seen_tokens = True
             # Leading age: "38, makes $71k, ..." -- a description that opens with a bare whole number
-            # in the age range, followed by a comma and further cued values, opens with the age.
-            if (not pairs and brk == "," and len(toks) == 1 and toks[0].bare
-                    and not _WORD_RUN.search(clause.replace(text[toks[0].start:toks[0].end], "", 1))):
+            # in the age range (after a name at most: "Maria, 44, ..."), followed by a comma and further
+            # cued values, opens with the age.
+            if (not pairs and brk.strip() in (",", "-") and len(toks) == 1 and toks[0].bare
+                    and (_NAME_LEAD.match(clause.replace(text[toks[0].start:toks[0].end], "", 1))
+                         or _GENDER_ONLY.match(clause.replace(text[toks[0].start:toks[0].end], "", 1)))):
                 leading = toks[0]
         elif pairs:
             cued_elsewhere = True
+        values_here = [t for t in numbers if t.kind != "neg"]
+        if (dangling is not None and (dangling_brk in ("?", "\n") or _HEDGE_LEAD.search(clause)) and not cues
+                and len(values_here) == 1 and values_here[0] in rest
+                and not any(t.kind == "junk" for t in toks) and _only_hedges(_without(clause, offset, numbers))):
+            # "Mid-50s? no - 54 actually", "Age? 54": a cue left without a number, then a clause that
+            # is only a number and hedges
+            tok = values_here[0]
+            value = _value_for(tok, dangling)
+            if value is not None:
+                pairs.append((dangling, value, tok))
+                rest = [t for t in rest if t is not tok]
         for name, value, tok in pairs:
+            if not name:
+                continue
             found.pop(name, None)
             found[name] = (value, tok)  # a later mention wins
-        numbers = [t for t in toks if t.kind in ("num", "dur", "neg")]
+            fuzzy.pop(name, None)
+            cue = _cue_of(toks, tok)
+            if cue is not None and cue.fuzzy:
+                fuzzy[name] = cue.fuzzy
+        if _OTHER_EVENT.search(clause) and not _PURCHASE_WORD.search(clause):
+            for tok in rest:   # "last seen in store 5 wks ago", "called 2 days ago": no purchase
+                tok.ago = False
         if len(numbers) == 1 and numbers[0] in rest and numbers[0].when and _PURCHASE_WORD.search(clause):
             purchase_times.append(numbers[0])
         leftovers.extend(rest)
+        unbound = [t for t in cues if t.field and not any(t.field == n for n, _, _ in pairs)]
+        dangling = unbound[-1].field if (unbound and not numbers) else (
+            "age" if any(t.kind == "junk" and t.field == "age" for t in toks) and not pairs else None)
+        dangling_brk = brk
 
     stray = [t for t in leftovers if t.kind in ("num", "dur")]
     if isinstance(pending, str) and pending in FIELDS_BY_NAME and pending not in found and len(stray) <= 1:
-        # the answer to the question just asked: the one stray number ("between 3 and 4" is a guess)
+        # the answer to the question just asked: the one stray number, in a clause of its own that holds
+        # nothing but hedges ("between 3 and 4" is a guess; "she's 52 not 25" answers nothing pending)
         for tok in leftovers:
             if tok.kind == "neg" and tok.word != "never":
                 continue
-            if tok.kind in ("num", "dur") and _counts_something_else(text, tok):
+            if tok.kind in ("num", "dur") and (_counts_something_else(text, tok) or tok.owned):
+                continue
+            if not _only_hedges(_clause_without(text, tok)):
                 continue
             answer = _value_for(tok, pending)
             if answer is not None:
@@ -608,6 +630,7 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
 
     values: dict[str, int | float] = {}
     rejected: list[InvalidValueError] = []
+    scaled: dict[str, str] = {}
     for name in FIELD_NAMES:
         if name in found:
             value, source = found[name]
@@ -615,14 +638,38 @@ def parse_message(text: str, *, pending: str | None = None) -> ParseResult:
                 if source is not None and source.raw_text and FIELDS_BY_NAME[name].dot_is_ambiguous(value):
                     raise InvalidValueError(name, source.raw_text, AMBIGUOUS_DOT_RULE)
                 values[name] = FIELDS_BY_NAME[name].check(value)
+                if (source is not None and source.kind == "num" and source.per and name in _COUNT_FIELDS
+                        and _PER_PERIOD[name].get(source.per, 1) != 1):
+                    scaled[name] = " ".join(text[source.start:source.end].split())
             except InvalidValueError as exc:
                 rejected.append(exc)
         elif name in table:
-            try:
-                cell = table[name].strip()
-                if AMBIGUOUS_DOT.match(cell) and FIELDS_BY_NAME[name].dot_is_ambiguous(float(cell)):
-                    raise InvalidValueError(name, cell, AMBIGUOUS_DOT_RULE)
-                values[name] = FIELDS_BY_NAME[name].check(parse_number(table[name]))
-            except InvalidValueError as exc:
-                rejected.append(exc)
-    return ParseResult(values=values, rejected=rejected)
+            cell = parse_message(table[name], pending=name)
+            values.update(cell.values)
+            rejected.extend(cell.rejected)
+    return ParseResult(values=values, rejected=rejected, fuzzy={n: w for n, w in fuzzy.items() if n in values},
+                       scaled=scaled, table_rows=rows if rows > 1 else 0)
+
+
+def _cue_of(toks: list[_Tok], num: _Tok) -> _Tok | None:
+    """The cue ``num`` was paired with: the nearest cue token in its clause (for saying back a fuzzy read)."""
+    cues = [t for t in toks if t.kind == "cue"]
+    return min(cues, key=lambda c: abs((c.start + c.end) - (num.start + num.end)), default=None)
+
+
+def _without(clause: str, offset: int, toks: list[_Tok]) -> str:
+    """``clause`` with the text of ``toks`` taken out."""
+    out, last = [], 0
+    for t in sorted(toks, key=lambda t: t.start):
+        out.append(clause[last:t.start - offset])
+        last = t.end - offset
+    out.append(clause[last:])
+    return " ".join(out)
+
+
+def _clause_without(text: str, tok: _Tok) -> str:
+    """The clause of ``text`` that holds ``tok``, without it."""
+    for clause, offset, _ in _clauses(text):
+        if offset <= tok.start and tok.end <= offset + len(clause):
+            return clause[:tok.start - offset] + " " + clause[tok.end - offset:]
+    return ""

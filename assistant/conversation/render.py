@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from assistant.conversation.state import _USER_MARKS, USER_CLOSE, USER_OPEN
 from assistant.conversation.texts import QUOTE_CHARS, DialogueTexts
@@ -18,8 +19,9 @@ def user_text(text: str) -> str:
 
 
 def _sanitise(text: str) -> str:
-    """Drop control characters and lone surrogates; tabs and newlines become spaces."""
-    text = _CONTROL.sub(" ", text.replace("\t", " ").replace("\r", " "))
+    """Drop control characters and lone surrogates; carriage returns become spaces (tabs and newlines stay:
+    they separate the cells and rows of a pasted table)."""
+    text = _CONTROL.sub(" ", text.replace("\r", " "))
     if any("\ud800" <= ch <= "\udfff" for ch in text):
         text = "".join(ch for ch in text if not "\ud800" <= ch <= "\udfff")
     return text
@@ -62,30 +64,56 @@ def _table(header: list[str], rows: list[list[str]], align_right_from: int = 1) 
     return "\n".join([row(header), "|" + "|".join(sep) + "|", *(row(r) for r in rows)])
 
 
-def render_result(result: SegmentResult, texts: DialogueTexts, evidence: list[str] | tuple[str, ...] = ()) -> str:
-    """A result as Markdown: segment and summary, the customer beside the segment averages,
-    confidence, reasons, strategy (headline, tactics, channels, KPI), the figures behind the
-    strategy (``evidence``, from :func:`assistant.insights.summaries.strategy_evidence`) and warnings."""
+@dataclass(frozen=True, slots=True)
+class ResultSections:
+    """The parts of a result answer, each Markdown: what :func:`render_result` joins, and what a
+    richer view (the web app's result card) lays out its own way."""
+
+    title: str
+    summary: str
+    table: str
+    confidence: str
+    reasons: str          # "" when the result has none
+    strategy: str         # headline and every tactic
+    channels_kpi: str
+    evidence: str         # "" without evidence
+    warnings: tuple[str, ...]
+
+    def joined(self) -> str:
+        parts = [self.title, self.summary, self.table, self.confidence, self.reasons, self.strategy,
+                 self.channels_kpi, self.evidence, *self.warnings]
+        return "\n\n".join(p for p in parts if p)
+
+
+def result_sections(result: SegmentResult, texts: DialogueTexts,
+                    evidence: list[str] | tuple[str, ...] = ()) -> ResultSections:
+    """The sections of :func:`render_result`, one by one."""
     t = texts.result
     bullet = texts.replies.bullet
     rows = [[f.label, f.number(result.customer.get(f.name)), f.number(result.segment_averages.get(f.name))]
             for f in FIELDS]
-    parts = [
-        t.title.format(segment_name=result.segment_name),
-        t.summary.format(summary=result.summary),
-        _table([t.column_field, t.column_customer, t.column_average.format(segment_name=result.segment_name)], rows),
-        t.confidence.format(text=result.confidence.text),
-    ]
-    if result.reasons:
-        parts.append(t.reasons_title + "\n" + "\n".join(bullet.format(text=r) for r in result.reasons))
     s = result.strategy
-    parts.append(t.strategy_title.format(headline=s.headline) + "\n"
-                 + "\n".join(bullet.format(text=x) for x in s.tactics))
-    parts.append(t.channels.format(channels=", ".join(s.channels)) + "  \n" + t.kpi.format(kpi=s.kpi))
-    if evidence:
-        parts.append(t.evidence_title + "\n" + "\n".join(bullet.format(text=e) for e in evidence))
-    parts.extend(t.warning.format(warning=w) for w in result.warnings)
-    return "\n\n".join(parts)
+    return ResultSections(
+        title=t.title.format(segment_name=result.segment_name),
+        summary=t.summary.format(summary=result.summary),
+        table=_table([t.column_field, t.column_customer, t.column_average.format(segment_name=result.segment_name)],
+                     rows),
+        confidence=t.confidence.format(text=result.confidence.text),
+        reasons=(t.reasons_title + "\n" + "\n".join(bullet.format(text=r) for r in result.reasons)
+                 if result.reasons else ""),
+        strategy=(t.strategy_title.format(headline=s.headline) + "\n"
+                  + "\n".join(bullet.format(text=x) for x in s.tactics)),
+        channels_kpi=t.channels.format(channels=", ".join(s.channels)) + "  \n" + t.kpi.format(kpi=s.kpi),
+        evidence=(t.evidence_title + "\n" + "\n".join(bullet.format(text=e) for e in evidence) if evidence else ""),
+        warnings=tuple(t.warning.format(warning=w) for w in result.warnings),
+    )
+
+
+def render_result(result: SegmentResult, texts: DialogueTexts, evidence: list[str] | tuple[str, ...] = ()) -> str:
+    """A result as Markdown: segment and summary, the customer beside the segment averages,
+    confidence, reasons, strategy (headline, tactics, channels, KPI), the figures behind the
+    strategy (``evidence``, from :func:`assistant.insights.summaries.strategy_evidence`) and warnings."""
+    return result_sections(result, texts, evidence).joined()
 
 
 # ============================================================================ the engine

@@ -19,7 +19,9 @@ class DialogueState(BaseModel):
     ``pending`` is the field the last reply asked about (a bare number answers it); ``failures``
     counts refused values per field since its last accepted one; ``segment_key`` is the segment
     of the last result shown (to tell whether a correction changes it); ``last_field`` is the field
-    the last message gave a value for, when it gave exactly one ("make that 60k" corrects it).
+    the last message gave a value for, when it gave exactly one ("make that 60k" corrects it);
+    ``last_read`` the fields the last message gave values for and ``unsure`` those of them read with
+    low certainty (a misspelt cue, a converted rate): "no" / "that's wrong" drops them, "yes" keeps them.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -29,6 +31,16 @@ class DialogueState(BaseModel):
     failures: dict[str, int] = Field(default_factory=dict)
     segment_key: str | None = None
     last_field: str | None = None
+    last_read: tuple[str, ...] = ()
+    unsure: tuple[str, ...] = ()
+
+    @field_validator("last_read", "unsure")
+    @classmethod
+    def _known_fields(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(FIELD_NAMES))
+        if unknown:
+            raise ValueError(f"{info.field_name} names unknown field(s) {', '.join(unknown)}")
+        return value
 
     @field_validator("pending", "last_field")
     @classmethod

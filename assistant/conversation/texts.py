@@ -78,6 +78,12 @@ class ReplyTexts(TextModel):
     compare_which: Template
     field_help: Template
     birth_year: Template
+    unsure_mark: Template
+    fuzzy_read: Template
+    scaled_read: Template
+    confirmed: Template
+    dropped: Template
+    table_rows: Template
 
     placeholders: ClassVar[Placeholders] = {
         "noted": {"values"},
@@ -115,6 +121,10 @@ class ReplyTexts(TextModel):
         "compare_which": {"names"},
         "field_help": {*_NAMES, "unit", "description", "example", *_RANGE},
         "birth_year": {"question"},
+        "fuzzy_read": {"word", *_NAMES, "value"},
+        "scaled_read": {"rate", *_NAMES, "value"},
+        "dropped": {"values"},
+        "table_rows": {"rows"},
     }
 
 
@@ -185,6 +195,8 @@ class Triggers(StrictModel):
     all: _Phrases = Field(min_length=1)
     correction: _Phrases = Field(min_length=1)
     birth_year: _Phrases = Field(min_length=1)
+    confirm_yes: _Phrases = Field(min_length=1)
+    confirm_no: _Phrases = Field(min_length=1)
 
     @field_validator("*")
     @classmethod

@@ -44,12 +44,7 @@ class FieldSpec:
         """The bare number, as in a table under the field's label: ``$71,000``, ``38``, ``45.2``.
 
         Money has no decimals; other values at most one, and none when it is zero (``49``, not ``49.0``)."""
-        if value is None:
-            return "-"
-        if self.money:
-            return f"${value:,.0f}"
-        rounded = round(float(value), 1)
-        return f"{rounded:,.0f}" if rounded.is_integer() else f"{rounded:,.1f}"
+        return "-" if value is None else format_number(value, money=self.money)
 
     def amount(self, value: float) -> str:
         """The number with its unit, singular for exactly one: ``14 days``, ``1 day``, ``$71,000``."""
@@ -161,6 +156,16 @@ MONEY_TRAIL = re.compile(r"([\d.])\s*(?:\$|USD)$", re.IGNORECASE)
 pyarrow's RE2 uses the same patterns in batch scoring)."""
 OTHER_CURRENCY = re.compile("[\u20ac\u00a3\u00a5\u20a4\u20b9\u20bd]" + r"|\b(EUR|GBP|CHF|JPY|CAD|AUD)\b", re.IGNORECASE)
 PERCENT = re.compile(r"^[+-]?(\d[\d,.]*|\.\d+)\s*%$")
+
+
+def format_number(value: float, *, money: bool = False) -> str:
+    """THE number formatter of an answer (tables, reasons, evidence, the result card), so one value
+    always reads the same: money without decimals (``$71,000``), anything else with at most one
+    decimal and none when it would be zero (``49``, ``45.2``)."""
+    if money:
+        return f"${value:,.0f}"
+    rounded = round(float(value), 1)
+    return f"{rounded:,.0f}" if rounded.is_integer() else f"{rounded:,.1f}"
 
 
 def _num(x: float) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from assistant.core.errors import ModelError
+from assistant.core.fields import format_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from assistant.model.segmentation import SegmentationService
@@ -21,6 +22,7 @@ MAX_HIGHLIGHTS = 3
 LESS_WEIGHT = 0.6         # ranking weight of a below-average figure against an above-average one
 DISTINCTIVE_LIFT = 1.1    # a channel other than the main one is cited when its share is >= 1.1x the base's
 MIN_EXPECTED_EVENTS = 10  # a rate's lift is only quoted when the base rate predicts >= 10 events in the segment
+SAME_LIFT = (0.9, 1.1)    # an evidence line whose lift lies in this band says nothing: it is left out
 
 
 def fmt_pct(x: float | None) -> str:
@@ -41,7 +43,13 @@ def fmt_lift(x: float | None) -> str:
 
 
 def fmt_money(x: float | None) -> str:
-    return "-" if x is None else f"${x:,.0f}"
+    """Money as every answer writes it (the customer fields' formatter): ``$1,274``."""
+    return "-" if x is None else format_number(x, money=True)
+
+
+def no_difference(lift: float | None) -> bool:
+    """Whether a figure is about the same as the base's (lift within ``SAME_LIFT``): not worth a line."""
+    return lift is not None and SAME_LIFT[0] <= lift <= SAME_LIFT[1]
 
 
 def fmt_num(x: float | None, digits: int = 1) -> str:
@@ -172,11 +180,11 @@ def evidence_lines(profiles: ProfileData, key: str, texts: InsightsTexts, *, seg
     ev, common = texts.evidence, {"segment_name": segment_name, "base_name": texts.base_name}
     out = []
     camp, base_camp, lift = seg["campaigns"], base["campaigns"], seg["lift"]
-    if camp.get(RESPONSE_COLUMN) is not None:
+    if camp.get(RESPONSE_COLUMN) is not None and not no_difference(lift["campaigns"].get(RESPONSE_COLUMN)):
         out.append(ev.response.format(**common, rate=fmt_rate(camp[RESPONSE_COLUMN]),
                                       base_rate=fmt_rate(base_camp.get(RESPONSE_COLUMN)),
                                       lift=fmt_lift(lift["campaigns"].get(RESPONSE_COLUMN))))
-    if camp.get(ANY_ACCEPTED) is not None:
+    if camp.get(ANY_ACCEPTED) is not None and not no_difference(lift["campaigns"].get(ANY_ACCEPTED)):
         out.append(ev.any_campaign.format(**common, rate=fmt_rate(camp[ANY_ACCEPTED]),
                                           base_rate=fmt_rate(base_camp.get(ANY_ACCEPTED)),
                                           lift=fmt_lift(lift["campaigns"].get(ANY_ACCEPTED))))
@@ -192,13 +200,15 @@ def evidence_lines(profiles: ProfileData, key: str, texts: InsightsTexts, *, seg
         if c is None or (template is ev.distinctive_channel
                          and (c == channel or (lift["channel_mix"][c] or 0) < DISTINCTIVE_LIFT)):
             continue
+        if template is ev.top_channel and no_difference(lift["channel_mix"].get(c)):
+            continue  # "46% of their purchases (46% for all customers)": no difference to report
         out.append(template.format(**common, place=texts.labels.channel_places[c], channel=texts.labels.channels[c],
                                    share=fmt_pct(seg["channel_mix"][c]), base_share=fmt_pct(base["channel_mix"].get(c)),
                                    lift=fmt_lift(lift["channel_mix"].get(c))))
-    if seg["deal_share"] is not None:
+    if seg["deal_share"] is not None and not no_difference(lift["deal_share"]):
         out.append(ev.deals.format(**common, deals=texts.labels.deals, share=fmt_pct(seg["deal_share"]),
                                    base_share=fmt_pct(base["deal_share"]), lift=fmt_lift(lift["deal_share"])))
-    if seg["children"] and seg["children"]["share"] is not None:
+    if seg["children"] and seg["children"]["share"] is not None and not no_difference(lift["children"]):
         out.append(ev.children.format(**common, share=fmt_pct(seg["children"]["share"]),
                                       base_share=fmt_pct(base["children"]["share"]), lift=fmt_lift(lift["children"]),
                                       count=f"{seg['children']['count']:,}"))

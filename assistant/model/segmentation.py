@@ -210,8 +210,10 @@ class SegmentationService:
         self._levels = (ex.levels.very_low, ex.levels.low, ex.levels.typical, ex.levels.high, ex.levels.very_high)
         self._level_caps = tuple(level[:1].upper() + level[1:] for level in self._levels)
         self._headlines = [ex.headlines[f.name].bands() for f in FIELDS]
-        # constant parts of the reasons, formatted once: centroid values per cluster and field, overall means
-        self._centre_text = [[f.number(c[j]) for j, f in enumerate(FIELDS)] for c in self._centres_py]
+        # constant parts of the reasons, formatted once: each segment's average (the model card's segment
+        # mean, the same "segment average" as the result's table; not the centroid) per field, overall means
+        self._centre_text = [[f.number(self._averages[key][f.name]) for f in FIELDS] for key in self.cluster_keys]
+        self._averages_py = [tuple(float(self._averages[key][n]) for n in FIELD_NAMES) for key in self.cluster_keys]
         self._overall_text = [f.number(self._overall_mean[f.name]) for f in FIELDS]
         # reasons split around the customer's value, per (field, band, cluster, runner-up); filled on first use
         # (at most 7 x 5 x k x (k - 1) entries; a race between threads writes the same value twice)
@@ -263,7 +265,8 @@ class SegmentationService:
 
     def _reasons(self, x: tuple[float, ...], best: int, runner: int, name: str, runner_name: str) -> list[str]:
         """Which of the customer's values pull them towards this segment rather than the runner-up."""
-        cb, cr, w = self._centres_py[best], self._centres_py[runner], self._weights_py
+        # the segment averages the reason quotes (a reason is never "closer to 25.3 than to 25.2" the other way)
+        cb, cr, w = self._averages_py[best], self._averages_py[runner], self._weights_py
         pull = [((xi - r) ** 2 - (xi - b) ** 2) * wi for xi, b, r, wi in zip(x, cb, cr, w, strict=True)]
         top = sorted((j for j in range(len(x)) if pull[j] > 0), key=lambda j: -pull[j])[:N_REASONS]
         out = []
@@ -295,6 +298,18 @@ class SegmentationService:
             if xi < low or xi > high:
                 out.append(self.knowledge.explanations.warning.format(
                     label=f.label, value=f.number(xi), low=f.number(low), high=f.number(high)))
+        return out
+
+    def range_warnings(self, X: NDArray[np.float64]) -> list[str | None]:
+        """For each row of ``X`` (columns in field order), the out-of-training-range warnings the chat
+        gives, joined by a space, or None when every value lies in the training range. Vectorised; only
+        rows with a warning pay for text."""
+        low = np.array([self._min[f.name] for f in FIELDS])
+        high = np.array([self._max[f.name] for f in FIELDS])
+        outside = (X < low) | (X > high)
+        out: list[str | None] = [None] * len(X)
+        for i in np.flatnonzero(outside.any(axis=1)):
+            out[int(i)] = " ".join(self._warnings(tuple(float(v) for v in X[i])))
         return out
 
     # ------------------------------------------------------------------ batches
