@@ -28,8 +28,8 @@ from assistant.core.schemas import parse_profile  # noqa: E402
 from assistant.core.settings import Settings  # noqa: E402
 
 EXAMPLE = "38, makes $71k, spent 1.2k, buys online 5x, in store 7x, visits 6x a month, last bought 2 weeks ago"
-VIP = dict(age=45, income=90000, total_spending=2000, web_purchases=5, store_purchases=9,
-           web_visits_per_month=2, recency_days=40)
+VIP = {"age": 45, "income": 90000, "total_spending": 2000, "web_purchases": 5, "store_purchases": 9,
+           "web_visits_per_month": 2, "recency_days": 40}
 MARKUP = "<img src=x onerror=alert(1)> **bold**"
 
 
@@ -49,16 +49,22 @@ def pca(service, texts):
 
 
 @pytest.fixture(scope="module")
-def chat(dialogue, service, pca):
+def view(service, dialogue, texts):
+    return app.build_result_view(service, dialogue, texts)
+
+
+@pytest.fixture(scope="module")
+def chat(dialogue, service, pca, view):
     def send(message, session):
-        return app.chat_turn(message, session, dialogue=dialogue, service=service, plot=pca, settings=Settings())
+        return app.chat_turn(message, session, dialogue=dialogue, service=service, plot=pca, settings=Settings(),
+                             view=view)
     return send
 
 
 @pytest.fixture(scope="module")
-def form(service, dialogue, texts, pca):
+def form(service, texts, pca, view):
     def submit(**values):
-        return app.segment_form(service=service, dialogue=dialogue, texts=texts, plot=pca, **values)
+        return app.segment_form(service=service, texts=texts, plot=pca, view=view, **values)
     return submit
 
 
@@ -103,8 +109,8 @@ def test_app_texts_reject_a_missing_key(tmp_path):
 
 def test_chat_one_message_with_all_seven_values_gives_the_result(chat, service):
     history, session, plot, data = chat(EXAMPLE, None)
-    expected = service.label(parse_profile(dict(age=38, income=71000, total_spending=1200, web_purchases=5,
-                                                store_purchases=7, web_visits_per_month=6, recency_days=14)))
+    expected = service.label(parse_profile({"age": 38, "income": 71000, "total_spending": 1200, "web_purchases": 5,
+                                                "store_purchases": 7, "web_visits_per_month": 6, "recency_days": 14}))
     assert data["complete"] is True
     assert data["result"]["segment_key"] == expected
     assert [m["role"] for m in history] == ["assistant", "user", "assistant"]  # greeting, message, answer
@@ -181,7 +187,8 @@ def test_form_good_values(form, service):
     assert data["segment_key"] == result.segment_key == "vip_customers"
     assert data["segment_name"] == "VIP Customers"
     assert "VIP Customers" in answer and result.strategy.headline in answer and result.confidence.text in answer
-    assert "| Age | 45 |" in answer and "$90,000" in answer  # the customer beside the segment averages
+    assert "| Age | 45 | 45.9 |" in answer and "$90,000" in answer  # the customer beside the segment averages
+    assert answer.startswith('<div class="result-card"')  # the card first, the rest in <details>
     assert _star(plot)["hovertemplate"].startswith(app.load_app_texts().plot.customer)
 
 
@@ -330,8 +337,8 @@ def test_build_app_returns_blocks_with_public_chat_and_segment(demo):
 
 def test_elem_ids_of_the_layout(demo):
     ids = {b.elem_id for b in demo.blocks.values() if getattr(b, "elem_id", None)}
-    expected = {"chat", "chat-input", "send", "clear", "segment-btn", "form-result", "pca-plot",
-                *(f"field-{name}" for name in FIELD_NAMES)}
+    expected = {"chat", "chat-input", "send", "clear", "use-in-form", "segment-btn", "discuss-in-chat", "form-result",
+                "chat-map", "form-map", "chat-map-caption", "form-map-caption", *(f"field-{name}" for name in FIELD_NAMES)}
     assert expected <= ids
 
 
@@ -450,3 +457,144 @@ def test_client_chat_round_trip_keeps_one_conversation_per_client(launched):
     fresh = Client(launched, verbose=False)
     _, _, data = fresh.predict("age 50", api_name="/chat")
     assert data["profile"]["income"] is None  # a new client is a new conversation
+
+
+# ---------------------------------------------------------------------------- the result card (issue 13)
+
+BORDERLINE = {"age": 45, "income": 20000, "total_spending": 200, "web_purchases": 5, "store_purchases": 7,
+                  "web_visits_per_month": 5, "recency_days": 40}
+
+
+def test_chat_answer_is_a_card_then_details_and_the_text_answer_stays_complete(chat, dialogue, service, texts):
+    history, _, _, data = chat("45 years old, income 90k, spent 2,000, 5 web purchases, 9 store purchases, "
+                               "2 visits a month, last bought 40 days ago", None)
+    result = service.assign(VIP)
+    answer = history[-1]["content"]
+    card, _, details = answer.partition("<details")
+    assert '<div class="result-card"' in card and "VIP Customers" in card and result.summary in card
+    assert texts.card.badge_clear in card
+    assert card.count('class="rc-row"') == len(FIELDS)
+    for tactic in result.strategy.tactics[:3]:
+        assert html.escape(tactic) in card
+    assert html.escape(result.strategy.tactics[3]) not in card  # the rest is in the details
+    for part in (result.strategy.tactics[-1], result.strategy.kpi, result.reasons[0], result.confidence.text):
+        assert part in details
+    assert details.count("<details") == 3  # table, why, strategy, evidence (the first one partitioned off)
+    # the terminal / REST / JSON reply is the full text answer, unchanged
+    assert dialogue.render(result) in data["reply"] and "result-card" not in data["reply"]
+
+
+def test_card_chart_places_each_field_on_its_training_range(service, view):
+    from assistant.adapters.result_card import position
+
+    assert position(5, 0, 10) == 50.0 and position(-3, 0, 10) == 0.0 and position(99, 0, 10) == 100.0
+    assert position(1, 1, 1) == 50.0
+    html_ = view.html(service.assign(VIP))
+    low, high = service.card["overall"]["min"]["income"], service.card["overall"]["max"]["income"]
+    assert f"left:{position(90000, low, high)}%" in html_
+
+
+def test_card_escapes_every_text(service, view):
+    result = service.assign(VIP)
+    evil = result.model_copy(update={"segment_name": "<img src=x onerror=alert(1)>", "summary": "<b>x</b> & y"})
+    out = view.html(evil).partition("<details")[0]   # the card; the details are the dialogue's own Markdown
+    assert "<img" not in out and "<b>" not in out and "&lt;img src=x" in out and "&amp; y" in out
+
+
+def test_borderline_badge_and_map_line(form, service, texts):
+    result = service.assign(BORDERLINE)
+    assert result.confidence.level == "borderline"
+    answer, plot, data = form(**BORDERLINE)
+    badge = texts.card.badge_borderline.format(segment_name=result.segment_name,
+                                               runner_up_name=result.confidence.runner_up_name)
+    assert html.escape(badge) in answer
+    pca = app.build_pca_plot(service, texts)
+    caption = app.form_map_caption(data, texts=texts, plot=pca)
+    assert result.confidence.runner_up_name in caption and pca.what in caption
+    clear = app.form_map_caption(form(**VIP)[2], texts=texts, plot=pca)
+    assert "VIP Customers" in clear and texts.plot.borderline_line.split("**")[1] not in clear
+    assert app.form_map_caption({"detail": ["x"]}, texts=texts, plot=pca).endswith(pca.what)
+
+
+def test_map_axes_are_named_by_their_loadings_and_the_label_covers_no_dot(service, texts, pca):
+    layout = pca.base["layout"]
+    assert "component" not in json.dumps(layout).lower()
+    assert layout["xaxis"]["title"]["text"] == "higher income and more spending \u2192"
+    assert layout["yaxis"]["title"]["text"] == "longer since the last purchase \u2192"
+    assert "higher income and more spending" in pca.what
+    # a made-up axis loaded mostly negatively on visits
+    loadings = [0.0, 0.1, 0.0, 0.0, 0.0, -0.9, 0.2]
+    assert app.axis_drivers(loadings, texts.plot) == "fewer site visits"
+    fig = json.loads(pca.figure((0.0, 0.0), "VIP Customers").plot)
+    (label,) = fig["layout"]["annotations"]
+    top = max(max(t["y"]) for t in fig["data"])
+    assert label["ay"] > top and label["text"] == texts.plot.customer  # in the free band above every dot
+    assert fig["layout"]["yaxis"]["range"][1] > label["ay"]
+    assert pca.base["layout"]["legend"]["y"] < 0  # below the map: never under the toolbar
+
+
+def test_segment_colours_have_enough_contrast():
+    for key, colour in app.SEGMENT_PALETTE.items():
+        assert app.contrast_on_white(colour) >= app.MIN_CONTRAST, (key, colour)
+    assert app.readable_colour("#4C78A8") == "#4C78A8"  # already readable: unchanged
+
+
+def test_form_starts_empty_with_placeholders(demo, texts):
+    numbers = [b for b in demo.blocks.values() if isinstance(b, gr.Number)]
+    assert len(numbers) == len(FIELDS)
+    for number in numbers:
+        assert number.value is None and number.placeholder.startswith(texts.form.field_placeholder.split("{")[0])
+
+
+def test_use_in_form_takes_the_chat_customer(chat):
+    assert all(v == gr.skip() for v in app.use_in_form(None))
+    _, session, _, _ = chat("age 45, income 90k", None)
+    assert app.use_in_form(session) == (45, 90000.0, None, None, None, None, None)
+
+
+@hyp_settings(max_examples=40, deadline=None)
+@given(values=st.fixed_dictionaries({f.name: (st.integers(int(f.minimum), min(int(f.maximum), 5000)) if f.integer
+                                       else st.floats(f.minimum, f.maximum, allow_nan=False).map(lambda x: round(x, 3)))
+                              for f in FIELDS}))
+def test_discuss_in_chat_sends_the_form_customer_exactly(values, dialogue, service, pca, texts, view, form):
+    message = app.discuss_message([values[n] for n in FIELD_NAMES], texts)
+    history, session, plot, data = app.discuss_in_chat(*[values[n] for n in FIELD_NAMES], None, dialogue=dialogue,
+                                                       service=service, plot=pca, settings=Settings(), view=view,
+                                                       texts=texts)
+    assert history[-2]["content"] == app.escape_user_text(message)
+    assert data["complete"] is True, (message, data["reply"])
+    assert data["profile"] == pytest.approx(parse_profile(values).as_dict())
+    assert data["result"]["segment_key"] == form(**values)[2]["segment_key"]
+
+
+def test_discuss_in_chat_with_an_empty_form_changes_nothing(dialogue, service, pca, texts, view):
+    out = app.discuss_in_chat(*([None] * len(FIELDS)), None, dialogue=dialogue, service=service, plot=pca,
+                              settings=Settings(), view=view, texts=texts)
+    assert all(v == gr.skip() for v in out)
+
+
+def test_one_meaning_of_segment_average(service, dialogue):
+    """The reasons quote the segment's mean from the model card, as the table does (not the centroid)."""
+    for profile in (VIP, BORDERLINE, dict(VIP, income=30000, total_spending=150)):
+        result = service.assign(profile)
+        text = dialogue.render(result)
+        for reason in result.reasons:
+            quoted = re.findall(r"\(([^()]+)\)", reason)[:2]   # "closer to X (25.3) than to Y (31.2)"
+            for value in quoted:
+                assert f"| {value} |" in text or any(
+                    spec.number(a) == value for s in service.segments() for spec in FIELDS
+                    for a in [s.averages[spec.name]]), (value, reason)
+        card = service.card["segments"][result.segment_key]["averages"]
+        for spec in FIELDS:
+            assert spec.number(card[spec.name]) in text
+
+
+def test_evidence_leaves_out_lines_without_a_difference(service):
+    from assistant.insights.profiles import profiles_of
+    from assistant.insights.summaries import evidence_by_segment, no_difference
+
+    evidence = evidence_by_segment(service)
+    lifts = profiles_of(service)["segments"]["vip_customers"]["lift"]
+    assert no_difference(lifts["channel_mix"]["NumStorePurchases"])  # 46% against 46%
+    assert not any("46% of their purchases (46%" in line for lines in evidence.values() for line in lines)
+    assert all(lines for lines in evidence.values())

@@ -91,9 +91,9 @@ def _send(page, text: str, *, button: bool = False) -> str:
     return reply.inner_text()
 
 
-def _plot_traces(page) -> int:
-    page.locator("#pca-plot .js-plotly-plot").wait_for()
-    return page.evaluate("() => document.querySelector('#pca-plot .js-plotly-plot').data.length")
+def _plot_traces(page, which: str = "chat") -> int:
+    page.locator(f"#{which}-map .js-plotly-plot").wait_for()
+    return page.evaluate(f"() => document.querySelector('#{which}-map .js-plotly-plot').data.length")
 
 
 def test_guided_conversation_one_field_at_a_time(page, dialogue, tmp_path):
@@ -116,7 +116,8 @@ def test_free_text_vip_then_the_form_agrees(page, service, tmp_path):
     assert result.segment_key == "vip_customers"
     reply = _send(page, VIP_MESSAGE, button=True)
     assert "VIP Customers" in reply and result.strategy.headline in reply
-    assert result.strategy.kpi in reply
+    assert result.strategy.kpi not in reply  # in a closed section of the answer, shown on request
+    assert result.strategy.kpi in _bots(page).last.text_content()
     assert _plot_traces(page) == 5
     _shot(page, tmp_path, "browser_vip_chat")
 
@@ -124,7 +125,7 @@ def test_free_text_vip_then_the_form_agrees(page, service, tmp_path):
         page.locator(f"#field-{name} input").fill(str(value))
     page.locator("#segment-btn").click()
     answer = page.locator("#form-result")
-    expect(answer.locator("h3")).to_have_text(result.segment_name)
+    expect(answer.locator(".rc-name")).to_have_text(result.segment_name)
     text = answer.inner_text()
     assert result.strategy.headline in text and "$90,000" in text
     _shot(page, tmp_path, "browser_form")
@@ -171,6 +172,10 @@ def test_start_over_and_segments_tab(page, service, tmp_path):
     _shot(page, tmp_path, "browser_segments")
 
 
+IN_VIEW_JS = """([i, o]) => { const a = document.querySelector(i).getBoundingClientRect();
+    const b = document.querySelector(o).getBoundingClientRect(); return a.top >= b.top && a.top < b.bottom; }"""
+
+
 def _in_view(page, inner: str, outer: str) -> bool:
     """Whether the top of ``inner`` lies inside ``outer``'s visible box."""
     return page.evaluate("""([i, o]) => { const a = document.querySelector(i).getBoundingClientRect();
@@ -180,13 +185,12 @@ def _in_view(page, inner: str, outer: str) -> bool:
 
 def test_a_long_answer_is_shown_from_its_segment_name(page, tmp_path):
     _send(page, VIP_MESSAGE)
-    heading = page.locator("#chat [data-testid='bot']").last.locator("h3")
+    heading = page.locator("#chat [data-testid='bot']").last.locator(".rc-name")
     expect(heading).to_have_text("VIP Customers")
-    page.wait_for_timeout(500)  # SHOW_ANSWER_JS runs after the render
-    assert _in_view(page, "#chat [data-testid='bot']:last-of-type h3", "#chat [role='log']")
+    # SHOW_ANSWER_JS runs after the render: wait for its effect, not for a time
+    page.wait_for_function(IN_VIEW_JS, arg=["#chat .result-card .rc-name", "#chat [role='log']"])
     reply = _send(page, "why?")  # a short reply: the end of the conversation is shown, as usual
-    page.wait_for_timeout(500)
-    assert page.evaluate("""() => { const l = document.querySelector('#chat [role="log"]');
+    page.wait_for_function("""() => { const l = document.querySelector('#chat [role="log"]');
         return l.scrollHeight - l.scrollTop - l.clientHeight < 4; }"""), reply
     _shot(page, tmp_path, "browser_answer_top")
 
@@ -209,7 +213,7 @@ def test_narrow_window_no_jump_no_sideways_scroll(browser, url, service, tmp_pat
     try:
         pg.goto(url, wait_until="load")
         pg.locator("#chat [data-testid='bot']").first.wait_for()
-        pg.locator("#pca-plot .js-plotly-plot").wait_for()
+        pg.locator("#chat-map .js-plotly-plot").wait_for()
         pg.wait_for_timeout(500)
         assert pg.evaluate("window.scrollY") == 0
         assert pg.evaluate("document.documentElement.scrollWidth") <= width
@@ -222,3 +226,159 @@ def test_narrow_window_no_jump_no_sideways_scroll(browser, url, service, tmp_pat
         _shot(pg, tmp_path, f"browser_narrow_{width}_segments")
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------------------- phones, tablets, desktops (issue 13)
+
+WIDTHS = {390: 844, 768: 1024, 1440: 1000}
+
+BOX_JS = "(sel) => { const e = document.querySelector(sel); if (!e) return null; const r = e.getBoundingClientRect();" \
+         " return {x: r.x, y: r.y, w: r.width, h: r.height, right: r.right, bottom: r.bottom}; }"
+
+
+def _box(page, selector: str) -> dict:
+    box = page.evaluate(BOX_JS, selector)
+    assert box is not None, selector
+    return box
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["x"] < b["right"] and b["x"] < a["right"] and a["y"] < b["bottom"] and b["y"] < a["bottom"]
+
+
+def _no_sideways_scroll(page) -> None:
+    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"), \
+        page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+
+
+def _check_map(page, which: str) -> None:
+    """The map's legend and toolbar do not overlap, and its axis titles are inside the map."""
+    page.locator(f"#{which}-map .js-plotly-plot .legend").wait_for(state="attached")
+    plot = _box(page, f"#{which}-map .js-plotly-plot")
+    legend = _box(page, f"#{which}-map .legend")
+    modebar = page.evaluate(BOX_JS, f"#{which}-map .modebar")
+    if modebar and modebar["w"] > 0:
+        assert not _overlap(legend, modebar), (legend, modebar)
+    for title in (".xtitle", ".ytitle"):
+        t = _box(page, f"#{which}-map {title}")
+        assert plot["x"] - 1 <= t["x"] and t["right"] <= plot["right"] + 1, (title, t, plot)
+        assert plot["y"] - 1 <= t["y"] and t["bottom"] <= plot["bottom"] + 1, (title, t, plot)
+
+
+@pytest.fixture(params=sorted(WIDTHS), ids=lambda w: f"{w}px")
+def sized(request, browser, url):
+    width = request.param
+    context = browser.new_context(viewport={"width": width, "height": WIDTHS[width]})
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    pg.dialogs = []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.goto(url, wait_until="load")
+    pg.locator("#chat [data-testid='bot']").first.wait_for()
+    pg.width = width
+    yield pg
+    context.close()
+
+
+def test_answer_card_chart_and_strategy_in_the_first_view(sized, service, tmp_path):
+    page, width = sized, sized.width
+    result = service.assign(parse_profile(VIP))
+    _send(page, VIP_MESSAGE)
+    card = page.locator("#chat [data-testid='bot']").last.locator(".result-card")
+    expect(card.locator(".rc-name")).to_have_text(result.segment_name)
+    expect(card.locator(".rc-row")).to_have_count(len(FIELD_NAMES))
+    # the picture is drawn: three marks on each field's line
+    expect(card.locator(".rc-track .rc-mark")).to_have_count(3 * len(FIELD_NAMES))
+    assert page.evaluate("() => getComputedStyle(document.querySelector('#chat .rc-track .rc-you')).position") == "absolute"
+    # the segment, the picture and what to do, without scrolling: inside the window and the chat's pane
+    for part in (".rc-name", ".rc-chart", ".rc-strategy", ".rc-tactics li"):
+        selector = f"#chat .result-card {part}"
+        page.wait_for_function(IN_VIEW_JS, arg=[selector, "#chat [role='log']"])
+        box = _box(page, selector)
+        assert 0 <= box["y"] and box["bottom"] <= WIDTHS[width], (part, box)
+        assert box["right"] <= width
+    # details stay closed until asked for; the full table and every tactic are in them
+    details = card.locator("xpath=..").locator("details")
+    assert details.count() >= 3 and all(not d.get_attribute("open") for d in details.all()) is not None
+    _shot_view(page, tmp_path, f"browser_card_{width}")
+    page.evaluate("() => document.querySelectorAll('#chat details').forEach(d => d.open = true)")
+    bot = page.locator("#chat [data-testid='bot']").last
+    expect(bot.locator("table")).to_have_count(1)
+    expect(bot).to_contain_text(result.strategy.tactics[-1])
+    expect(bot).to_contain_text(result.strategy.kpi)
+    # tables fit their bubble (no hidden sideways scroll) and the page does not scroll sideways
+    assert page.evaluate("""() => Array.from(document.querySelectorAll('#chat table')).every(
+        t => t.scrollWidth <= t.clientWidth + 1 && t.getBoundingClientRect().right <= window.innerWidth)""")
+    _no_sideways_scroll(page)
+    assert page.dialogs == []
+    _shot(page, tmp_path, f"browser_details_{width}")
+
+
+def test_maps_explain_themselves_and_follow_their_answers(sized, service, tmp_path):
+    page, width = sized, sized.width
+    texts = app.load_app_texts()
+    _send(page, VIP_MESSAGE)
+    expect(page.locator("#chat-map-caption")).to_contain_text("VIP Customers")
+    assert _plot_traces(page, "chat") == 5
+    # the map's axes say what drives them
+    assert "higher income" in page.locator("#chat-map .xtitle").text_content()
+    expect(page.locator("#chat-map-caption")).to_contain_text(texts.plot.what.split("{")[0].strip())
+    _check_map(page, "chat")
+    # the chat's map comes right after the chat (before the form on a narrow screen, in the chat's column on a wide one)
+    chat_map, form, chat = _box(page, "#chat-map"), _box(page, "#form-heading"), _box(page, "#chat")
+    assert chat_map["y"] > chat["bottom"] and chat_map["y"] - chat["bottom"] < 200
+    if width < 800:
+        assert chat_map["bottom"] < form["y"]
+    else:
+        assert chat_map["right"] <= form["x"]
+    # the form: empty boxes with placeholders; a borderline customer has its own answer and map
+    for name in FIELD_NAMES:
+        box = page.locator(f"#field-{name} input")
+        expect(box).to_have_value("")
+        assert box.get_attribute("placeholder")
+    borderline = {"age": 45, "income": 20000, "total_spending": 200, "web_purchases": 5, "store_purchases": 7,
+                  "web_visits_per_month": 5, "recency_days": 40}
+    result = service.assign(parse_profile(borderline))
+    assert result.confidence.level == "borderline"
+    for name, value in borderline.items():
+        page.locator(f"#field-{name} input").fill(str(value))
+    page.locator("#segment-btn").click()
+    expect(page.locator("#form-result .rc-name")).to_have_text(result.segment_name)
+    expect(page.locator("#form-result .rc-borderline")).to_contain_text(result.confidence.runner_up_name)
+    expect(page.locator("#form-map-caption")).to_contain_text(result.confidence.runner_up_name)
+    expect(page.locator("#form-result .result-card")).to_be_in_viewport()
+    assert _plot_traces(page, "form") == 5
+    _check_map(page, "form")
+    # the two maps mark their own customers
+    stars = page.evaluate("""() => ['chat', 'form'].map(w => {
+        const d = document.querySelector('#' + w + '-map .js-plotly-plot').data; return d[d.length - 1].x[0]; })""")
+    assert stars[0] != pytest.approx(stars[1])
+    expect(page.locator("#chat-map-caption")).to_contain_text("VIP Customers")
+    _no_sideways_scroll(page)
+    _shot(page, tmp_path, f"browser_maps_{width}")
+
+
+def test_use_in_form_and_discuss_in_chat(page, service, tmp_path):
+    _send(page, "age 45, income 90k, spent 2000")
+    page.locator("#use-in-form").click()
+    expect(page.locator("#field-age input")).to_have_value("45")
+    expect(page.locator("#field-income input")).to_have_value("90000")
+    expect(page.locator("#field-total_spending input")).to_have_value("2000")
+    expect(page.locator("#field-recency_days input")).to_have_value("")
+    for name in ("web_purchases", "store_purchases", "web_visits_per_month", "recency_days"):
+        page.locator(f"#field-{name} input").fill(str(VIP[name]))
+    before = _bots(page).count()
+    page.locator("#discuss-in-chat").click()
+    reply = _bots(page).nth(before)
+    expect(reply.locator(".rc-name")).to_have_text(service.assign(parse_profile(VIP)).segment_name)
+    expect(page.locator("#chat [data-testid='user']").last).to_contain_text("new customer")
+    expect(page.locator("#chat-map-caption")).to_contain_text("VIP Customers")
+    _shot(page, tmp_path, "browser_discuss_in_chat")
+
+
+def _shot_view(page, tmp_path: Path, name: str) -> None:
+    """A screenshot of what the window shows (not the whole page)."""
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path))
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SCREENS / path.name)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.core.errors import ModelError
 from assistant.model.segmentation import SegmentationService, default_model_dir
 
 pytestmark = pytest.mark.slow
@@ -47,14 +48,23 @@ def test_sigkill_during_training_leaves_the_previous_model_intact(model_copy, sy
     assert predict(model_copy).returncode == 0
 
 
-def test_tampered_bundle_refused_by_the_cli(model_copy):
+def test_tampered_scoring_parameters_refused_by_the_cli(model_copy):
     card = json.loads((model_copy / "model_card.json").read_text())
-    bundle = model_copy / card["bundle_file"]
-    bundle.write_bytes(bundle.read_bytes()[:-10] + b"0123456789")
+    params = model_copy / card["scoring_file"]
+    params.write_bytes(params.read_bytes().replace(b"1", b"2", 1))
     out = predict(model_copy)
     assert out.returncode == 2
     assert "does not match its model card" in out.stderr and "segment-assistant train" in out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_tampered_bundle_is_never_unpickled(model_copy):
+    card = json.loads((model_copy / "model_card.json").read_text())
+    bundle = model_copy / card["bundle_file"]
+    bundle.write_bytes(bundle.read_bytes()[:-10] + b"0123456789")
+    service = SegmentationService.load(model_copy)      # scoring reads the plain parameters only
+    with pytest.raises(ModelError, match="does not match its model card"):
+        _ = service.bundle
 
 
 def test_corrupted_bundle_with_a_matching_card_is_refused(model_copy):
@@ -65,17 +75,17 @@ def test_corrupted_bundle_with_a_matching_card_is_refused(model_copy):
     (model_copy / card["bundle_file"]).write_bytes(junk)
     card["bundle_sha256"] = hashlib.sha256(junk).hexdigest()
     (model_copy / "model_card.json").write_text(json.dumps(card))
-    out = predict(model_copy)
-    assert out.returncode == 2 and "cannot be loaded" in out.stderr and "Traceback" not in out.stderr
+    with pytest.raises(ModelError, match="cannot be loaded"):
+        _ = SegmentationService.load(model_copy).bundle
 
 
-@pytest.mark.parametrize("damage", ["missing_card", "missing_bundle", "garbage_card"])
+@pytest.mark.parametrize("damage", ["missing_card", "missing_scoring", "garbage_card"])
 def test_missing_or_broken_model_files(model_copy, damage):
     card = json.loads((model_copy / "model_card.json").read_text())
     if damage == "missing_card":
         (model_copy / "model_card.json").unlink()
-    elif damage == "missing_bundle":
-        (model_copy / card["bundle_file"]).unlink()
+    elif damage == "missing_scoring":
+        (model_copy / card["scoring_file"]).unlink()
     else:
         (model_copy / "model_card.json").write_text("{not json")
     out = predict(model_copy)

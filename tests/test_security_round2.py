@@ -29,6 +29,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -465,3 +466,40 @@ def test_every_rest_error_is_a_list_of_messages_also_in_the_openapi_document(ope
             if code.startswith("4"):
                 ref = answer["content"]["application/json"]["schema"]["$ref"]
                 assert ref.endswith("/ErrorResponse"), (code, ref)
+
+
+# ---------------------------------------------------------------------------- kept-alive connections
+
+
+def _exchange(sock, request: bytes) -> bytes:
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_an_idle_kept_alive_connection_is_still_served_when_the_client_reuses_it(tmp_path):
+    """The load test's "Server disconnected without sending a response": the server closed an idle
+    kept-alive connection (uvicorn's default: after 5 s, httpx's own reuse limit) at the moment the
+    client sent on it. The real ``serve`` keeps idle connections longer than clients reuse them."""
+    import socket
+
+    env = {**os.environ, **_env(tmp_path), "PYTHONUNBUFFERED": "1"}
+    env.pop("SEGMENT_ASSISTANT_AUTH", None)
+    proc = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", "0"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        ready = next(line for line in proc.stdout if "ready in" in line)
+        host, port = re.search(r"http://([\d.]+):(\d+)/", ready).groups()
+        request = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            assert _exchange(sock, request).startswith(b"HTTP/1.1 200")
+            time.sleep(6)                         # idle past uvicorn's default keep-alive of 5 s
+            assert _exchange(sock, request).startswith(b"HTTP/1.1 200")
+    finally:
+        proc.terminate()
+        proc.wait(30)

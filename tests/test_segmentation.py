@@ -12,7 +12,8 @@ import pytest
 from assistant.core.errors import InvalidProfileError, ModelError
 from assistant.core.fields import FIELD_NAMES, FIELDS
 from assistant.core.schemas import CustomerProfile, SegmentResult
-from assistant.model.bundle import ModelBundle, ModelCard
+from assistant.model.bundle import ModelBundle
+from assistant.model.card import ModelCard
 from assistant.model.segmentation import SegmentationService, load_card
 
 KEYS = {"casual_shoppers", "vip_customers", "browsers_without_conversion", "digital_enthusiasts"}
@@ -206,11 +207,11 @@ ROOT_MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
 def _model_copy(tmp_path: Path) -> Path:
-    """The committed card and bundle in a folder of their own (the PNGs are not needed)."""
+    """The committed card, bundle and scoring parameters in a folder of their own (the PNGs are not needed)."""
     card = json.loads((ROOT_MODELS / "model_card.json").read_text())
     out = tmp_path / "models"
     out.mkdir(parents=True)
-    for name in ("model_card.json", card["bundle_file"]):
+    for name in ("model_card.json", card["bundle_file"], card["scoring_file"]):
         shutil.copyfile(ROOT_MODELS / name, out / name)
     return out
 
@@ -270,12 +271,12 @@ def test_the_bundle_is_checked_after_its_sha256(tmp_path):
     model = _model_copy(tmp_path)
     _rewrite_bundle(model, lambda b: b.update(pipeline=Pipeline([("kmeans", b["pipeline"].named_steps["kmeans"])])))
     with pytest.raises(ModelError, match=r"is not a valid model bundle \(pipeline: Value error, the pipeline's steps"):
-        SegmentationService.load(model)
+        _ = SegmentationService.load(model).bundle   # unpickled on first use, verified first
     model = _model_copy(tmp_path / "2")
     _rewrite_bundle(model, lambda b: b.update(feature_names=["age"]))
     with pytest.raises(ModelError, match=r"was trained on features \['age'\]"):
-        SegmentationService.load(model)
+        _ = SegmentationService.load(model).bundle   # unpickled on first use, verified first
     model = _model_copy(tmp_path / "3")
     _rewrite_bundle(model, lambda b: b.pop("pipeline"))
     with pytest.raises(ModelError, match="is not a model bundle"):
-        SegmentationService.load(model)
+        _ = SegmentationService.load(model).bundle   # unpickled on first use, verified first

@@ -11,7 +11,8 @@ from sklearn.preprocessing import StandardScaler
 from assistant.core.errors import ModelError, TrainingError
 from assistant.core.fields import FIELD_NAMES
 from assistant.core.knowledge import load_knowledge
-from assistant.model.bundle import ModelBundle, ModelCard, SelectionRow
+from assistant.model.bundle import ModelBundle
+from assistant.model.card import ModelCard, SelectionRow
 from assistant.model.data import load_customers
 from assistant.model.segmentation import SegmentationService, load_card
 from assistant.model.training import choose_k, find_elbow, fit_pipeline, name_clusters, train, write_model

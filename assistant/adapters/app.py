@@ -68,12 +68,11 @@ CUSTOMER_FILL = "#FACC15"
 MIN_CONTRAST = 3.5          # against white, for every segment's colour (WCAG's minimum for graphics)
 MAP_HEIGHT = 440            # px
 DRIVER_SHARE = 0.8          # a second field names a map axis when it loads at least this share of the first
-# Where the customer's label may go, as plotly offsets from the star (ax, ay in px; ay grows downwards),
-# in order of preference; the one covering the fewest dots wins. The placement assumes a plotting area of
-# PLOT_AREA_PX and a label of LABEL_BOX_PX (it is responsive: the assumption only ranks the candidates).
-LABEL_OFFSETS = ((70, -45), (-70, -45), (70, 45), (-70, 45), (0, -60), (0, 60), (100, 0), (-100, 0))
-PLOT_AREA_PX = (520.0, 330.0)
-LABEL_BOX_PX = (104.0, 24.0)
+# The customer's label sits in a band kept free above every dot (LABEL_BAND of the dots' height), never on
+# a dot, its centre at least LABEL_HALF_WIDTH of the map's width from either side (it fits on a phone).
+MAP_PAD = 0.04
+LABEL_BAND = 0.16
+LABEL_HALF_WIDTH = 0.2
 ECHO_CHARS = 200  # how much of an over-long message is echoed into the chat
 NARROW_BLOCK = 320  # px: side-by-side blocks narrower than this wrap onto their own line
 
@@ -292,16 +291,7 @@ APP_CSS = """
   #chat th, #chat td, #form-result th, #form-result td { padding: 3px 5px !important; font-size: .85rem; }
   /* the chat's buttons on one line, the chat a little shorter than the screen */
   #chat-buttons button { min-width: 0 !important; padding-left: 6px; padding-right: 6px; }
-  #chat { height: min(620px, calc(100svh - 150px)) !important; }
-  /* the page's side padding and the bubbles' side margins would leave a phone's answer 260 px wide */
-  .gradio-container { padding-left: 6px !important; padding-right: 6px !important; }
-  #chat .message-row { margin: 8px 4px !important; max-width: calc(100% - 8px) !important; }
-  #chat .message-row.bot-row { margin-right: 28px !important; max-width: calc(100% - 32px) !important; }
-  #chat .message { padding: 4px 8px !important; }
-  #app-header h1 { font-size: 1.35rem; }
-  #app-header p { font-size: .9rem; }
-  .result-card { padding: 8px 9px; }
-  .result-card .rc-row { grid-template-columns: minmax(4.6em, 6.5em) minmax(40px, 1fr) auto; gap: 6px; }
+  #chat { height: min(700px, calc(100svh - 110px)) !important; }
 }
 #chat th, #form-result th { background: var(--background-fill-secondary); font-weight: 600; vertical-align: bottom; }
 /* the segment's name heads the answer: make it the most visible line of it */
@@ -316,7 +306,26 @@ APP_CSS = """
 .segment-card h3 { margin-top: 0; }
 #segment-averages, #selection-table, #batch-table { --font-mono: var(--font); font-size: .9rem; }
 #send, #segment-btn { min-width: 120px; }
-""" + CARD_CSS + _SEGMENT_CARD_CSS
+""" + CARD_CSS + _SEGMENT_CARD_CSS + """
+@media (max-width: 640px) {
+  /* the page's side padding and the bubbles' side margins would leave a phone's answer 260 px wide */
+  /* (Gradio scopes this CSS inside the page's padded container, so it is undone from inside) */
+  #app-header, .tabs:has(#chat) { margin-left: -24px !important; margin-right: -24px !important;
+    width: calc(100% + 48px) !important; max-width: none !important; }
+  #chat .message-row.bubble { margin: 8px 4px !important; max-width: calc(100% - 8px) !important; }
+  #chat .message-row.bubble.bot-row { margin-right: 30px !important; max-width: calc(100% - 34px) !important; }
+  #chat .message.bot, #chat .message.user { padding: 4px 8px !important; }
+  #app-header h1 { font-size: 1.35rem; }
+  #app-header p { font-size: .9rem; }
+  .result-card { padding: 8px 9px; }
+  .result-card .rc-row { grid-template-columns: minmax(5em, 7.4em) minmax(48px, 1fr) auto; gap: 5px;
+    font-size: .78rem; padding: 1px 0; }
+  .result-card .rc-name { font-size: 1.15rem; }
+  .result-card .rc-summary, .result-card ol.rc-tactics { font-size: .92rem; }
+  .result-card .rc-strategy { font-size: .95rem; }
+  .result-card .rc-legend { gap: 0 10px; }
+}
+"""
 
 # The Chatbot's own autoscroll is off (it always lands on the LAST line, and a full result is
 # several screens tall: the user would see "What the data says", not the segment's name). After
@@ -402,7 +411,7 @@ class PcaPlot:
     appends one trace and one label (no plotly validation per request: about 1 ms instead of 15).
 
     ``what`` is the sentence that says what the map is; ``points`` the sample's coordinates, used
-    to put the customer's label where it covers the fewest dots."""
+    to keep a band above them free for the customer's label."""
 
     base: dict[str, Any]
     customer_label: str
@@ -410,27 +419,9 @@ class PcaPlot:
     what: str
     points: tuple[tuple[float, float], ...] = ()
 
-    def _label_offset(self, xy: tuple[float, float]) -> tuple[int, int]:
-        """The label's offset from the star (plotly's ax, ay in px) where its box covers the fewest dots
-        and stays inside the map, the first candidate winning ties."""
-        if not self.points:
-            return LABEL_OFFSETS[0]
-        xs, ys = [p[0] for p in self.points], [p[1] for p in self.points]
-        x0, x1, y0, y1 = min(xs + [xy[0]]), max(xs + [xy[0]]), min(ys + [xy[1]]), max(ys + [xy[1]])
-        per_px_x = (x1 - x0 or 1.0) / PLOT_AREA_PX[0]
-        per_px_y = (y1 - y0 or 1.0) / PLOT_AREA_PX[1]
-        half_w, half_h = LABEL_BOX_PX[0] / 2 * per_px_x, LABEL_BOX_PX[1] / 2 * per_px_y
-        best, best_cost = LABEL_OFFSETS[0], float("inf")
-        for ax, ay in LABEL_OFFSETS:
-            cx, cy = xy[0] + ax * per_px_x, xy[1] - ay * per_px_y   # plotly's ay grows downwards
-            cost = float(sum(1 for px, py in self.points if abs(px - cx) <= half_w and abs(py - cy) <= half_h))
-            if not (x0 <= cx - half_w and cx + half_w <= x1 and y0 <= cy - half_h and cy + half_h <= y1):
-                cost += len(self.points)  # outside the map: only if there is no room inside
-            if cost < best_cost:
-                best, best_cost = (ax, ay), cost
-        return best
-
     def figure(self, xy: tuple[float, float] | None = None, segment_name: str = "") -> PlotData:
+        """The map; with ``xy``, the customer's star, and its label in a band kept free above every dot
+        (so it covers none, on any screen), with a line down to the star."""
         fig = self.base
         if xy is not None:
             star = {
@@ -440,13 +431,24 @@ class PcaPlot:
                 "hovertemplate": self.customer_hover.format(segment_name=segment_name) + "<extra></extra>",
                 "cliponaxis": False,
             }
-            ax, ay = self._label_offset(xy)
-            label = {"x": xy[0], "y": xy[1], "xref": "x", "yref": "y", "text": self.customer_label,
-                     "showarrow": True, "ax": ax, "ay": ay, "arrowhead": 0, "arrowwidth": 1.5,
-                     "arrowcolor": CUSTOMER_COLOUR, "standoff": 9, "bgcolor": "rgba(255,255,255,0.92)",
+            xs = [p[0] for p in self.points] + [xy[0]]
+            ys = [p[1] for p in self.points] + [xy[1]]
+            x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+            width, height = (x1 - x0) or 1.0, (y1 - y0) or 1.0
+            x_range = [x0 - MAP_PAD * width, x1 + MAP_PAD * width]
+            y_range = [y0 - MAP_PAD * height, y1 + (MAP_PAD + LABEL_BAND) * height]
+            # the label's centre: in the band, above the star, kept far enough from the sides to fit
+            lx = min(max(xy[0], x_range[0] + LABEL_HALF_WIDTH * (x_range[1] - x_range[0])),
+                     x_range[1] - LABEL_HALF_WIDTH * (x_range[1] - x_range[0]))
+            ly = y1 + (MAP_PAD + LABEL_BAND / 2) * height
+            label = {"x": xy[0], "y": xy[1], "xref": "x", "yref": "y", "axref": "x", "ayref": "y", "ax": lx,
+                     "ay": ly, "text": self.customer_label, "showarrow": True, "arrowhead": 0, "arrowwidth": 1.5,
+                     "arrowcolor": CUSTOMER_COLOUR, "standoff": 10, "bgcolor": "rgba(255,255,255,0.95)",
                      "bordercolor": CUSTOMER_COLOUR, "borderwidth": 1, "borderpad": 3,
                      "font": {"size": 13, "color": CUSTOMER_COLOUR}}
-            layout = {**fig["layout"], "annotations": [*fig["layout"].get("annotations", ()), label]}
+            layout = {**fig["layout"], "annotations": [*fig["layout"].get("annotations", ()), label],
+                      "xaxis": {**fig["layout"].get("xaxis", {}), "range": x_range, "autorange": False},
+                      "yaxis": {**fig["layout"].get("yaxis", {}), "range": y_range, "autorange": False}}
             fig = {**fig, "data": [*fig["data"], star], "layout": layout}
         return PlotData(type="plotly", plot=json.dumps(fig))
 
@@ -464,7 +466,8 @@ def build_pca_plot(service: SegmentationService, texts: AppTexts) -> PcaPlot:
         idx = [i for i, k in enumerate(sample["segment_key"]) if k == info.key]
         fig.add_trace(go.Scatter(
             x=[round(sample["x"][i], 4) for i in idx], y=[round(sample["y"][i], 4) for i in idx], mode="markers",
-            name=info.name, marker={"size": 6, "opacity": 0.85, "color": SEGMENT_PALETTE.get(info.key, FALLBACK_COLOUR)},
+            name=info.name,
+            marker={"size": 6, "opacity": 0.85, "color": SEGMENT_PALETTE.get(info.key, FALLBACK_COLOUR)},
             hovertemplate=f"{info.name}<extra></extra>",
         ))
     x_drivers, y_drivers = axis_drivers(components[0], texts.plot), axis_drivers(components[1], texts.plot)

@@ -1,37 +1,58 @@
 """Free-text understanding: pull customer values out of one chat message.
 
 ``parse_message("38, makes $71k, spent 1.2k, buys online 5x, in store 7x, visits 6x a month,
-last bought 2 weeks ago")`` gives all seven fields. Pure Python (stdlib ``re``); the only rules are
-the ones below, and the words come from the ``synonyms`` of each field in :mod:`assistant.core.fields`.
+last bought 2 weeks ago")`` gives all seven fields. Regular expressions plus two libraries (text2num for
+number words, rapidfuzz for misspelt cue words; see :mod:`assistant.conversation.words`); the words come
+from the ``synonyms`` of each field in :mod:`assistant.core.fields` and the batch reader's header aliases.
+
+Precision first
+---------------
+A number fills a field only when it is bound to that field: a cue of the field in its clause, a column
+header above it, or -- in a message that is just an answer (the number and hedges such as "maybe",
+"I guess") -- the question pending. A number that belongs to another noun never fills a field: "2 kids",
+"4 stars", "3 complaints", "5 items" (the word after it says what it counts), "order no. 12345",
+"zip 90210", "a 30-day window", "5-star", a year ("2012"), a rejected number ("52, not 25", "instead of
+3"), a decade ("mid-50s"). A misspelt cue ("imcome", "vists", "recensy") keeps its number: it is read as
+the cue it resembles (rapidfuzz ratio >= 80, same first letter) and said back for confirmation
+(``ParseResult.fuzzy``), or, when it resembles no field, the number is bound to nothing and fills nothing.
+When in doubt nothing is filled: a missing value costs one question, a wrong one costs the answer.
+Values read with low certainty (a misspelt cue, a rate converted to the field's period: "2x a month" is
+48 purchases over two years) are listed in ``ParseResult.unsure`` for the dialogue to say back.
 
 How a message is read
 ---------------------
 1. Only the first ``MAX_CHARS`` characters are looked at. Curly quotes and unicode dashes become
-   their ASCII forms (one character for one, so positions do not move). A pasted table -- a line
-   whose every cell (``,``/``;``/tab/``|``) is a field name or synonym, and exactly one line of as
-   many numbers under it -- gives its values by column (several rows are a file: not read); a line
+   their ASCII forms (one character for one, so positions do not move). A pasted table -- a header line
+   whose cells (comma, semicolon, tab, pipe, Markdown, two or more spaces) name at least two fields
+   through the batch reader's header matcher, and data rows under it -- gives the one row's values by
+   column (:mod:`assistant.conversation.tables`; several rows are counted in ``table_rows``, not read).
+   Number words in running text become digits (text2num: "seventy one thousand" -> 71000). A line
    ``income,71000`` (a field cue, a separator, one number) reads as ``income: 71000``.
 2. The text is split into clauses on newlines, ``;``, ``!``, ``?``, commas (not the thousands
    separator in ``71,000``), a period followed by a space (not after ``approx.``, ``y.o.``, ...),
-   and `` and ``/`` but ``/`` plus `` (not the ``and`` in ``one hundred and twenty``).
+   and `` and ``/`` but ``/`` plus `` (not the ``and`` in ``one hundred and twenty``), and a spaced dash.
 3. In each clause two kinds of token are found:
 
    * numbers: ``71,000``, ``71 000``, ``$1,200.50``, ``€3.5k``, ``USD 500``, ``1.2 million``, ``thirty-five``,
      ``a dozen``, ``once``/``twice``, ``none``; with what is written right after them: a count
      suffix (``5x``, ``5 times``), a rate (``a month``, ``per week``, ``/yr``, ``monthly``; also
      ``monthly`` written before a cue: "monthly income 5k") or a duration (``2 weeks``, ``3 months ago``;
-     also ``yesterday``, ``today``, ``last week``, ``a month ago``). Negations (``never``, ``no``,
+     also ``yesterday``, ``the day before yesterday``, ``a fortnight ago``, ``last week``, ``a month
+     back``; units may be abbreviated: ``wks``, ``mths``). A count with a per-month rate said of the site
+     ("on the website 6 times a month") is visits, never purchases. Negations (``never``, ``no``,
      ``doesn't``) are zero-tokens. Things that only look like numbers (``#4521``, dates, times, ``20%``,
-     ranges ``30-40``, ordinals, ``in 2013``, ``born 1986``) are recognised as junk so they are never
-     used. A birth year is not
-     turned into an age: the model's age is relative to the collection year (2014), a person's
+     ranges ``30-40``, ordinals, ``in 2013``, ``born 1986``, ``30-day``, ``zip 90210``, ``not 25``,
+     decades) are recognised as junk so they are never used. A number followed by a word that is not
+     ours ("2 kids") is owned by it: no cue after that word, or a few words before it, takes it. A
+     birth year is not turned into an age: the model's age is relative to the collection year (2014), a person's
      age today is not, and guessing either would be wrong for someone; the assistant asks for the age.
      ``71.000`` (a point and exactly three digits, no multiplier) is 71 to some writers and 71,000 to
      others: it is refused with a rule saying so, never guessed. A frequency with no number
      ("visits the site weekly", "every day") is once per period, in a clause with no other number;
    * cues: any synonym of a field (with ``_``/``-``/space or nothing between its words, filler
      words such as "the", "our", "to" allowed between them, and ``s/es/ed/ing`` endings), e.g.
-     ``visits the website`` or ``total_spending``.
+     ``visits the website`` or ``total_spending``; the data set's column names (``NumWebPurchases``,
+     ``Recency (days)``); "Maria is 44" (a name and "is") for the age; a misspelt cue word (above).
 
 4. Numbers are attached to cues inside the clause: each cue takes at most one number and each
    number one cue, cue and number must not be separated by another number (or junk) nor by more
@@ -45,15 +66,18 @@ How a message is read
 5. A number left over gets a field only through these rules, in this order:
 
    * ``pending`` (the field the assistant just asked about) takes the leftover number that fits
-     it, when there is exactly one ("between 3 and 4" is not answered) and the word after it is
-     not a count of something else ("2 kids"; words of our fields and "or so", "I guess"... are
-     fine); the content of ``<script>``/``<style>`` elements, Markdown images, link targets and web
-     addresses are dropped before anything is read;
+     it, when there is exactly one ("between 3 and 4" is not answered), its clause holds no cue and no
+     word besides hedges ("or so", "I guess", "sorry"; "she's 52 not 25" answers nothing pending) and
+     the word after it is not a count of something else ("2 kids"); the content of ``<script>``/``<style>``
+     elements, Markdown images, link targets and web addresses are dropped before anything is read;
    * a duration ending in "ago" (``3 weeks ago``) is a recency (the synonym table lists
      "days ago"); so is a point in time ("yesterday", "last week") in a clause that names a
      purchase ("bought", "ordered", ...) and holds no other number;
-   * leading age: a message that *starts* with a bare whole number in the age range followed by a
-     comma, and has other cued values after it ("38, makes $71k, ..."), starts with the age;
+   * leading age: a message that *starts* with a bare whole number in the age range (after a name at
+     most: "Maria, 44, ...") followed by a comma, and has other cued values after it ("38, makes $71k,
+     ..."), starts with the age;
+   * a cue left without a number ("Age?", "Mid-50s?") takes the number of the next clause when that
+     clause is only the number and hedges ("no - 54 actually");
    * a yearly amount of money (``$71k/yr``, ``28k a year``: a currency, or at least 1,000) is the
      income;
    * otherwise a number with no cue is never guessed.

@@ -1,37 +1,25 @@
-"""The trained model as typed objects: the bundle (what is pickled) and the model card (what is JSON).
+"""The trained model as pickled: the bundle (the training artifact, scikit-learn inside).
 
-``ModelBundle`` is what ``train`` fits and ``SegmentationService`` predicts with: the scikit-learn
-pipeline (scaler + K-Means), the feature order, the segment key of each cluster and how it was made.
-On disk it stays a plain dict of built-in types and the pipeline (:meth:`ModelBundle.to_pickle`), so a
-pickle never names a class of ours and bundles written before this module existed keep loading.
-
-``ModelCard`` is the structure of ``model_card.json``: the training data, the model-selection table,
-the naming of the clusters, per-segment summaries and profiles, overall statistics and the PCA plane,
-then the plots and the bundle's file name and sha256 that ``write_model`` adds (the card is the commit
-point of a model folder). :meth:`ModelCard.to_json` gives the JSON object, key for key as written.
+``ModelBundle`` is what ``train`` fits: the scikit-learn pipeline (scaler + K-Means), the feature
+order, the segment key of each cluster and how it was made. On disk it stays a plain dict of built-in
+types and the pipeline (:meth:`ModelBundle.to_pickle`), so a pickle never names a class of ours and
+bundles written before this module existed keep loading. Scoring does not need it: the fitted numbers
+travel beside it as plain JSON (:mod:`assistant.model.params`), so this module (and scikit-learn) is
+imported only by training and by code that asks for the pipeline itself.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sklearn.cluster import KMeans
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from assistant.core.errors import ModelError
+from assistant.model.card import validation_summary
 
 BUNDLE_FORMAT = 1
-CARD_VERSION = 1
 PIPELINE_STEPS = ("scaler", "kmeans")
-
-
-def validation_summary(exc: ValidationError, *, limit: int = 3) -> str:
-    """The first problems of a ValidationError on one line: ``bundle_file: Field required; ...``."""
-    problems = [f"{'.'.join(map(str, e['loc'])) or 'the file'}: {e['msg']}" for e in exc.errors()]
-    more = len(problems) - limit
-    return "; ".join(problems[:limit]) + (f"; and {more} more" if more > 0 else "")
 
 
 class ModelBundle(BaseModel):
@@ -79,128 +67,3 @@ class ModelBundle(BaseModel):
             return cls.model_validate(obj)
         except ValidationError as exc:
             raise ModelError(f"{source} is not a valid model bundle ({validation_summary(exc)})") from None
-
-
-# ----------------------------------------------------------------------------- the model card
-
-
-class CardPart(BaseModel):
-    """A part of the model card. ``part["name"]`` reads a field as the JSON dict did, for callers written
-    against the dict (prefer the attribute: it is typed)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def __getitem__(self, name: str) -> Any:   # Any: what a dict read of the JSON gave
-        if name not in type(self).model_fields:
-            raise KeyError(name)
-        return getattr(self, name)
-
-
-class DataSummary(CardPart):
-    """The training file and how it was cleaned (see :class:`assistant.model.data.CleaningReport`)."""
-
-    sha256: str
-    rows_in: int
-    rows_kept: int
-    rows_dropped: int
-    dropped: dict[str, int]             # rows dropped per cleaning rule
-    collection_year: int
-    delimiter: str                       # "tab", "semicolon" or "comma"
-    date_format: str
-    age_note: str
-
-
-class Elbow(CardPart):
-    k: int
-    method: str
-
-
-class SelectionRow(CardPart):
-    """One k of the model-selection table."""
-
-    k: int
-    inertia: float
-    silhouette: float
-    calinski_harabasz: float
-    davies_bouldin: float
-    stability: float                     # mean adjusted Rand index over bootstrap refits
-
-
-class Naming(CardPart):
-    """How the clusters got their knowledge-base names (see ``training.name_clusters``)."""
-
-    cluster_keys: list[str]
-    signature_distances: list[float]
-    best_cost: float
-    second_cost: float
-    margin_ratio: float
-
-
-class SegmentSummary(CardPart):
-    name: str
-    size: int
-    share: float
-    averages: dict[str, float]           # field name -> mean over the segment's customers
-
-
-class OverallStats(CardPart):
-    """Field name -> statistic over all training customers."""
-
-    mean: dict[str, float]
-    std: dict[str, float]
-    min: dict[str, float]
-    max: dict[str, float]
-
-
-class PcaSample(CardPart):
-    """A sample of training customers on the PCA plane (for plots)."""
-
-    x: list[float]
-    y: list[float]
-    segment_key: list[str]
-
-
-class Pca(CardPart):
-    """The first two principal components of the standardised fields."""
-
-    components: list[list[float]]
-    mean: list[float]
-    explained_variance_ratio: list[float]
-    sample: PcaSample
-
-
-_WRITTEN_WHEN_SET = ("profiles", "plots", "bundle_file", "bundle_sha256")
-
-
-class ModelCard(CardPart):
-    """``model_card.json``. ``train`` fills everything up to ``pca``; ``write_model`` adds ``plots`` (when
-    drawn), ``bundle_file`` and ``bundle_sha256``."""
-
-    card_version: int = CARD_VERSION
-    trained_at: str
-    model_version: str
-    data: DataSummary
-    feature_names: list[str]
-    k: int
-    k_reason: str
-    seed: int
-    elbow: Elbow
-    selection: list[SelectionRow]
-    bootstrap_refits: int
-    versions: dict[str, str]
-    naming: Naming
-    segments: dict[str, SegmentSummary]  # segment key -> summary, in knowledge-base order
-    # aggregates per segment for the insights (assistant.model.profiling.compute_profiles); None in
-    # cards written before profiles existed
-    profiles: dict[str, JsonValue] | None = None
-    overall: OverallStats
-    pca: Pca
-    plots: dict[str, str] | None = None  # plot name -> PNG file beside the card
-    bundle_file: str | None = None
-    bundle_sha256: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The card as the JSON object written to ``model_card.json`` (optional parts only when set).
-        Any: a JSON object, indexed freely by callers that read the card as a dict."""
-        unset = {name for name in _WRITTEN_WHEN_SET if getattr(self, name) is None}
-        return self.model_dump(exclude=unset)

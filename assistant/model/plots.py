@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from assistant.model.bundle import ModelCard
+    from assistant.model.card import ModelCard
 
 SEGMENT_COLOURS = {
     "casual_shoppers": "#4C78A8",

@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,11 @@ from assistant.core.knowledge import KnowledgeBase, load_knowledge
 from assistant.core.paths import default_model_dir
 from assistant.core.readable import MISSING, file_problem
 from assistant.core.schemas import Confidence, CustomerProfile, SegmentInfo, SegmentResult, parse_profile
-from assistant.model.bundle import ModelBundle, ModelCard, validation_summary
+from assistant.model.card import ModelCard, validation_summary
+from assistant.model.params import ScoringParams, load_verified_params
+
+if TYPE_CHECKING:  # pragma: no cover
+    from assistant.model.bundle import ModelBundle
 
 BORDERLINE_MARGIN = 0.1   # relative margin (d2 - d1) / (d2 + d1) below which a result is borderline
 N_REASONS = 3
@@ -72,8 +76,10 @@ def read_card(model_dir: Path) -> dict[str, Any]:
 
 
 def load_verified_bundle(model_dir: Path, card: ModelCard) -> ModelBundle:
-    """Check the bundle's sha256 against the card, then unpickle it."""
+    """Check the bundle's sha256 against the card, then unpickle it (imports scikit-learn)."""
     import joblib
+
+    from assistant.model.bundle import ModelBundle
 
     name, expected = card.bundle_file, card.bundle_sha256
     if name is None or expected is None:
@@ -136,23 +142,29 @@ def _tournament_argmin(scores: NDArray[np.float64], out: NDArray[np.intp]) -> No
 class SegmentationService:
     """Assign customers to segments. Build it with :meth:`load`."""
 
-    def __init__(self, *, bundle: ModelBundle, card: ModelCard, knowledge: KnowledgeBase,
-                 model_dir: Path | None = None) -> None:
-        self.bundle = bundle
+    def __init__(self, *, card: ModelCard, knowledge: KnowledgeBase, params: ScoringParams | None = None,
+                 bundle: ModelBundle | None = None, model_dir: Path | None = None) -> None:
+        """From the plain scoring parameters (what :meth:`load` reads), or from a fitted bundle (training)."""
+        if params is None:
+            if bundle is None:
+                raise ModelError("a SegmentationService needs scoring parameters or a model bundle")
+            params = ScoringParams.from_bundle(bundle)
+        self._bundle = bundle
+        self.params = params
         self.card_model = card
         # the card as its JSON object, for callers that read it as a dict (typed code uses card_model)
         self.card: dict[str, Any] = card.to_json()
         self.knowledge = knowledge
         self.model_dir = model_dir
-        self.pipeline = bundle.pipeline
-        scaler, kmeans = bundle.scaler, bundle.kmeans
-        self.cluster_keys: tuple[str, ...] = tuple(bundle.segment_keys)
+        if params.feature_names != list(FIELD_NAMES):
+            raise ModelError(f"the model was trained on features {params.feature_names}, expected {list(FIELD_NAMES)}")
+        self.cluster_keys: tuple[str, ...] = tuple(params.segment_keys)
         unknown = [k for k in self.cluster_keys if k not in knowledge.segments]
         if unknown:
             raise ModelError(f"the model names segment(s) {', '.join(unknown)} that knowledge/segments.yaml lacks")
-        mean: NDArray[np.float64] = np.asarray(scaler.mean_, dtype=np.float64)
-        scale: NDArray[np.float64] = np.asarray(scaler.scale_, dtype=np.float64)
-        centroids: NDArray[np.float64] = np.asarray(kmeans.cluster_centers_, dtype=np.float64)
+        mean: NDArray[np.float64] = np.asarray(params.mean, dtype=np.float64)
+        scale: NDArray[np.float64] = np.asarray(params.scale, dtype=np.float64)
+        centroids: NDArray[np.float64] = np.asarray(params.centroids, dtype=np.float64)
         centres = mean + scale * centroids  # centroids in original units
         weights = 1.0 / scale**2
         self.mean_, self.scale_, self.centres_, self.weights_ = mean, scale, centres, weights
@@ -174,6 +186,21 @@ class SegmentationService:
 
     # ------------------------------------------------------------------ construction
 
+    @property
+    def bundle(self) -> ModelBundle:
+        """The joblib bundle (the training artifact), verified and unpickled on first use: scoring never
+        needs it, so scikit-learn is imported only by code that asks for the pipeline itself."""
+        if self._bundle is None:
+            if self.model_dir is None:
+                raise ModelError("this service was built without a model folder: no bundle to load")
+            self._bundle = load_verified_bundle(self.model_dir, self.card_model)
+        return self._bundle
+
+    @property
+    def pipeline(self) -> Any:
+        """The fitted scikit-learn pipeline (scaler + K-Means) of :attr:`bundle`."""
+        return self.bundle.pipeline
+
     def __getstate__(self) -> dict[str, object]:
         """Picklable (dask ships the service to its workers): the thread-pool controller holds
         native library handles, so it is rebuilt on the other side."""
@@ -193,8 +220,12 @@ class SegmentationService:
         """Load the committed model (or the one in ``model_dir``), verified, with its knowledge base."""
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         card = load_card(model_dir)
-        bundle = load_verified_bundle(model_dir, card)
         knowledge = load_knowledge(knowledge_dir)
+        if card.scoring_file is not None:
+            return cls(params=load_verified_params(model_dir, card), card=card, knowledge=knowledge,
+                       model_dir=model_dir)
+        # a model folder written before the plain parameters existed: the verified bundle gives them
+        bundle = load_verified_bundle(model_dir, card)
         return cls(bundle=bundle, card=card, knowledge=knowledge, model_dir=model_dir)
 
     def _build_texts(self) -> None:

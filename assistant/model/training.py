@@ -39,12 +39,11 @@ from assistant.core.errors import TrainingError
 from assistant.core.fields import FIELD_NAMES
 from assistant.core.files import atomic_write_bytes
 from assistant.core.knowledge import KnowledgeBase
-from assistant.model.bundle import (
-    BUNDLE_FORMAT,
+from assistant.model.bundle import BUNDLE_FORMAT, ModelBundle
+from assistant.model.card import (
     CARD_VERSION,
     DataSummary,
     Elbow,
-    ModelBundle,
     ModelCard,
     Naming,
     OverallStats,
@@ -54,6 +53,7 @@ from assistant.model.bundle import (
     SelectionRow,
 )
 from assistant.model.data import CustomerData
+from assistant.model.params import ScoringParams, scoring_file_name
 from assistant.model.profiling import compute_profiles
 
 Progress = Callable[[int, int, str], None]
@@ -286,9 +286,9 @@ def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, se
 def write_model(bundle: ModelBundle, card: ModelCard, out_dir: str | Path, *, plots: bool = True) -> Path:
     """Write the bundle, plots and model card to ``out_dir`` atomically.
 
-    The bundle goes to a content-addressed file ``model-<sha>.joblib``; the model card, which
-    names that file and its sha256, is replaced last with an atomic rename: it is the commit
-    point. An interrupted run leaves the previous card, and so the previous model, in force.
+    The bundle goes to a content-addressed file ``model-<sha>.joblib`` and the plain scoring
+    parameters to ``scoring-<sha>.json``; the model card, which names both files and their sha256,
+    is replaced last with an atomic rename: it is the commit point. An interrupted run leaves the previous card, and so the previous model, in force.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -306,17 +306,25 @@ def write_model(bundle: ModelBundle, card: ModelCard, out_dir: str | Path, *, pl
         from assistant.model.plots import write_training_plots
 
         card = card.model_copy(update={"plots": write_training_plots(card, out)})
-    card = card.model_copy(update={"bundle_file": bundle_name, "bundle_sha256": digest})
-    previous = _previous_bundle(out)
+    params = ScoringParams.from_bundle(bundle).to_bytes()
+    params_name, params_digest = scoring_file_name(params)
+    atomic_write_bytes(out / params_name, params)
+    card = card.model_copy(update={"bundle_file": bundle_name, "bundle_sha256": digest,
+                                   "scoring_file": params_name, "scoring_sha256": params_digest})
+    previous = _previous_files(out)
     atomic_write_bytes(out / CARD_NAME, (json.dumps(card.to_json(), indent=1) + "\n").encode())
-    if previous and previous != bundle_name:
-        (out / previous).unlink(missing_ok=True)
+    for name in previous - {bundle_name, params_name}:
+        (out / name).unlink(missing_ok=True)
     return out / CARD_NAME
 
 
-def _previous_bundle(out: Path) -> str | None:
+def _previous_files(out: Path) -> set[str]:
+    """The bundle and scoring files the card in force names (removed once a new card replaces it)."""
     try:
-        name = json.loads((out / CARD_NAME).read_text())["bundle_file"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return name if isinstance(name, str) else None
+        card = json.loads((out / CARD_NAME).read_text())
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(card, dict):
+        return set()
+    names = (card.get("bundle_file"), card.get("scoring_file"))
+    return {n for n in names if isinstance(n, str) and Path(n).name == n}

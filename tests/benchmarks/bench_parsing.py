@@ -93,21 +93,29 @@ def main(argv: list[str] | None = None) -> int:
     texts = [(text, pending) for _, text, _, pending in cases]
     for text, pending in texts:   # warm up
         parse_message(text, pending=pending)
-    times = []
+    # each message's best of --repeat runs: the parser's own cost, without the scheduler's noise on a shared
+    # machine (the mean of all runs is printed beside it)
+    best = [math.inf] * len(texts)
+    total = 0.0
     for _ in range(args.repeat):
-        for text, pending in texts:
+        for i, (text, pending) in enumerate(texts):
             start = time.perf_counter()
             parse_message(text, pending=pending)
-            times.append(time.perf_counter() - start)
-    times.sort()
-    print(f"\nparse time per message over {len(times):,} parses: median {statistics.median(times) * 1e3:.3f} ms, "
-          f"p95 {times[int(0.95 * len(times))] * 1e3:.3f} ms, max {times[-1] * 1e3:.3f} ms")
+            took = time.perf_counter() - start
+            total += took
+            best[i] = min(best[i], took)
+    times = sorted(best)
+    print(f"\nparse time per message (best of {args.repeat} runs each, {len(times)} messages): median "
+          f"{statistics.median(times) * 1e3:.3f} ms, p95 {times[int(0.95 * len(times))] * 1e3:.3f} ms, max "
+          f"{times[-1] * 1e3:.3f} ms; mean of all {len(times) * args.repeat:,} runs {total / len(times) / args.repeat * 1e3:.3f} ms")
     canonical = ("38, makes $71k, spent 1.2k, buys online 5x, in store 7x, visits 6x a month, "
                  "last bought 2 weeks ago")
-    start = time.perf_counter()
-    for _ in range(500):
+    runs = []
+    for _ in range(200):
+        start = time.perf_counter()
         parse_message(canonical)
-    print(f"the README's seven-value message: {(time.perf_counter() - start) / 500 * 1e3:.3f} ms")
+        runs.append(time.perf_counter() - start)
+    print(f"the README's seven-value message: best {min(runs) * 1e3:.3f} ms, median {statistics.median(runs) * 1e3:.3f} ms")
     return 0
 
 
