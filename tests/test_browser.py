@@ -326,7 +326,8 @@ def test_maps_explain_themselves_and_follow_their_answers(sized, service, tmp_pa
     _check_map(page, "chat")
     # the chat's map comes right after the chat (before the form on a narrow screen, in the chat's column on a wide one)
     chat_map, form, chat = _box(page, "#chat-map"), _box(page, "#form-heading"), _box(page, "#chat")
-    assert chat_map["y"] > chat["bottom"] and chat_map["y"] - chat["bottom"] < 200
+    caption = _box(page, "#chat-map-caption")  # the map's heading: only the message box and buttons before it
+    assert chat["bottom"] < caption["y"] < chat["bottom"] + 200 and caption["bottom"] <= chat_map["y"] + 1
     if width < 800:
         assert chat_map["bottom"] < form["y"]
     else:

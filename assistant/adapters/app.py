@@ -525,7 +525,7 @@ class ResultView:
     maximum: Mapping[str, float]
 
     def html(self, result: SegmentResult) -> str:
-        sections = result_sections(result, self.dialogue_texts, self.evidence.get(result.segment_key, ()))
+        sections = result_sections(result, self.dialogue_texts, tuple(self.evidence.get(result.segment_key, ())))
         return answer_html(result, sections, self.card, minimum=self.minimum, maximum=self.maximum,
                            colour=SEGMENT_PALETTE.get(result.segment_key, FALLBACK_COLOUR))
 

@@ -93,10 +93,12 @@ def frame_ancestors_policy(origins: tuple[str, ...]) -> str:
 
 
 class _BodyTooLarge(HTTPException):
-    """Raised from ``receive``: an HTTPException, so FastAPI's body reading lets it through (as 413)."""
+    """Raised from ``receive``: an HTTPException, so FastAPI's body reading lets it through (as 413). Its
+    detail is a list, the app's one error shape, whichever app's handler renders it (Gradio's for uploads)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(status_code=413, detail=message)
+        super().__init__(status_code=413, detail=[message])  # type: ignore[arg-type]
+        self.message = message
 
 
 def _too_large(limit: int) -> str:
@@ -220,7 +222,7 @@ class GuardMiddleware:
         except _BodyTooLarge as exc:
             if started:
                 raise
-            await self._refuse(send, 413, exc.detail)
+            await self._refuse(send, 413, exc.message)
 
     async def _route(self, scope: Scope, path: str, receive: Receive, send: Send) -> None:
         method = scope["method"]

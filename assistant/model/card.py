@@ -108,7 +108,71 @@ class Pca(CardPart):
     sample: PcaSample
 
 
-_WRITTEN_WHEN_SET = ("profiles", "plots", "bundle_file", "bundle_sha256", "scoring_file", "scoring_sha256")
+class CalibrationBin(CardPart):
+    """One equal-width probability bin of the holdout calibration table."""
+
+    low: float
+    high: float
+    customers: int
+    mean_predicted: float | None         # None for an empty bin
+    observed_rate: float | None
+
+
+class Gains(CardPart):
+    """Cumulative gains on the holdout: the share of responders found in the top ``share`` of customers."""
+
+    share: list[float]
+    captured: list[float]
+
+
+class ResponseEvaluation(CardPart):
+    """One campaign-response model (assistant.model.response) and how it did on the holdout."""
+
+    model: str                           # "seven_fields" or "full_record"
+    variant: str                         # the candidate chosen by cross-validation
+    inputs: list[str]
+    terms: list[str]
+    cv_roc_auc: dict[str, float]         # candidate -> 5-fold ROC AUC on the training part
+    calibration_method: str              # "isotonic" or "sigmoid"
+    calibration_cv_brier: dict[str, float]
+    customers: int                       # holdout customers
+    responders: int
+    base_rate: float
+    roc_auc: float
+    pr_auc: float
+    brier: float
+    brier_base_rate: float               # Brier score of predicting the base rate for everyone
+    ece: float                           # expected calibration error, 10 equal-width bins
+    calibration: list[CalibrationBin]
+    lift_top10: float                    # response rate in the top 10 % / base rate
+    lift_top20: float
+    capture_top10: float                 # share of all responders found in the top 10 %
+    capture_top20: float
+    gains: Gains
+    target_roc_auc: float
+    target_ece: float
+    meets_targets: bool
+
+
+class ResponseSummary(CardPart):
+    """The likelihood to respond to the next campaign: the holdout and each model's evaluation."""
+
+    target: str
+    holdout_share: float
+    holdout_seed: int
+    training_customers: int
+    holdout_customers: int
+    overall_rate: float
+    segment_rates: dict[str, float]
+    reference_date: str
+    models: list[ResponseEvaluation]
+
+    def model(self, name: str) -> ResponseEvaluation | None:
+        return next((m for m in self.models if m.model == name), None)
+
+
+_WRITTEN_WHEN_SET = ("profiles", "plots", "bundle_file", "bundle_sha256", "scoring_file", "scoring_sha256",
+                     "response")
 
 
 class ModelCard(CardPart):
@@ -140,6 +204,9 @@ class ModelCard(CardPart):
     # the fitted numbers scoring needs, as plain JSON (assistant.model.params); None in older cards
     scoring_file: str | None = None
     scoring_sha256: str | None = None
+    # the campaign-response models' holdout evaluation (assistant.model.response_training); None in older
+    # cards and for files without a Response column
+    response: ResponseSummary | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The card as the JSON object written to ``model_card.json`` (optional parts only when set).
