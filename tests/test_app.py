@@ -598,3 +598,17 @@ def test_evidence_leaves_out_lines_without_a_difference(service):
     assert no_difference(lifts["channel_mix"]["NumStorePurchases"])  # 46% against 46%
     assert not any("46% of their purchases (46%" in line for lines in evidence.values() for line in lines)
     assert all(lines for lines in evidence.values())
+
+
+def test_web_answer_keeps_every_part_of_the_text_answer(service, dialogue, view):
+    """Each section of the text answer is in the web answer (the card, or a collapsible section)."""
+    from assistant.conversation.render import result_sections
+
+    for profile in (VIP, BORDERLINE):
+        result = service.assign(profile)
+        sections = result_sections(result, dialogue.texts, tuple(view.evidence.get(result.segment_key, ())))
+        web = view.html(result)
+        for name in ("table", "confidence", "reasons", "strategy", "channels_kpi", "evidence", "response"):
+            part = getattr(sections, name, "")
+            assert part in web, name
+        assert all(w in web for w in sections.warnings)

@@ -52,7 +52,7 @@ def write_fields(tmp_path: Path, rows: list[dict], name: str = "in.csv", sep: st
         writer = csv.writer(fh, delimiter=sep)
         writer.writerow(header)
         for i, row in enumerate(rows, start=1):
-            values = {"ID": str(i), **{k: v for k, v in row.items()}}
+            values = {"ID": str(i), **dict(row.items())}
             writer.writerow([values.get(h, values.get(f, "")) for h, f in zip(header, ["ID", *FIELD_NAMES])])
     return path
 

@@ -41,7 +41,7 @@ def test_an_upload_is_scored_and_then_deleted(service, texts, upload, tmp_path):
     assert f"{summary.rows_scored:,}" in result.message and f"{summary.rows_failed:,}" in result.message
     assert result.scored_path.parent.parent == root and result.scored_path.name == "my_customers-scored.csv"
     assert result.errors_path is not None and result.errors_path.exists()
-    scored = pd.read_csv(result.scored_path, sep="\t")
+    scored = pd.read_csv(result.scored_path)   # comma CSV whatever the upload's delimiter
     assert len(scored) == summary.rows_scored and "segment_key" in scored.columns
     table = summary_table(summary, texts)
     assert table[texts.table_segment].tolist() == [s.segment_name for s in summary.segments]
@@ -142,7 +142,7 @@ def test_batch_tab_in_a_browser(service, tmp_path):
                 page.locator("#batch-scored a").first.click()
             saved = tmp_path / "downloaded.csv"
             download.value.save_as(saved)
-            scored = pd.read_csv(saved, sep="\t")
+            scored = pd.read_csv(saved)
             assert {"ID", "segment_key", "segment_name"} <= set(scored.columns)
             assert len(scored) == int(status.split(" of ")[0].strip("* ").replace(",", ""))
             screens = Path("/tmp/screens")

@@ -631,7 +631,7 @@ def test_uploads_and_downloads_are_deleted_after_use_in_the_served_app(tmp_path,
             assert "**2** of 3 rows scored" in data[0]
             download = http.get(f"/gradio_api/file={scored_file_path(data)}")
             assert download.status_code == 200 and "segment_key" in download.text
-            requests = [p for p in work.rglob("req-*")]
+            requests = list(work.rglob("req-*"))
             assert len(requests) == 1 and {p.name for p in requests[0].iterdir()} == {
                 "customers-scored.csv", "customers-errors.csv"}
 

@@ -431,7 +431,7 @@ def test_profile_plots_read_at_any_width(service, key):
 
     figs = segment_figures(service, key)
     assert set(figs) == {"product_mix", "channel_mix", "campaigns"}
-    for kind, fig in figs.items():
+    for fig in figs.values():
         layout = fig.layout
         assert layout.title.text and layout.title.yref == "container" and layout.title.yanchor == "top"
         assert layout.legend.yref == "container" and layout.legend.y == 0 and layout.legend.yanchor == "bottom"

@@ -6,8 +6,8 @@ from assistant.core.errors import InvalidProfileError, InvalidValueError
 from assistant.core.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME, format_duration
 from assistant.core.schemas import CustomerProfile, ProfileDraft, parse_profile
 
-GOOD = dict(age=38, income=71000, total_spending=1200, web_purchases=5, store_purchases=7,
-            web_visits_per_month=6, recency_days=14)
+GOOD = {"age": 38, "income": 71000, "total_spending": 1200, "web_purchases": 5, "store_purchases": 7,
+            "web_visits_per_month": 6, "recency_days": 14}
 
 
 def test_field_table_drives_the_schema():

@@ -255,7 +255,7 @@ def test_no_secrets_in_the_repository():
 
 # Everything our own loggers (assistant.*) may say: counts, segment keys, timings.
 OUR_LOG_LINES = [
-    r"segment: (%s)" % "|".join(SEGMENT_KEYS),
+    r"segment: ({})".format("|".join(SEGMENT_KEYS)),
     r"batch: \d+ items, \d+ scored, \d+ rejected in [\d.]+ ms",
     r"chat turn: new_session=(True|False) complete=(True|False)",
     r"refused a request body of \d+ bytes \(limit \d+\)",

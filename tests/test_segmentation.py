@@ -20,8 +20,8 @@ KEYS = {"casual_shoppers", "vip_customers", "browsers_without_conversion", "digi
 
 
 def profile(**values) -> CustomerProfile:
-    base = dict(age=45, income=52000, total_spending=600, web_purchases=4, store_purchases=6,
-                web_visits_per_month=5, recency_days=49)
+    base = {"age": 45, "income": 52000, "total_spending": 600, "web_purchases": 4, "store_purchases": 6,
+                "web_visits_per_month": 5, "recency_days": 49}
     return CustomerProfile(**{**base, **values})
 
 

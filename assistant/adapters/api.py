@@ -115,7 +115,10 @@ BODY_PARSE_MESSAGE = ("the request body cannot be parsed: send JSON text in UTF-
 
 
 def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str) if isinstance(value, (list, dict)) else str(value)
+    if isinstance(value, str):
+        text = repr(value)
+    else:
+        text = json.dumps(value, default=str) if isinstance(value, (list, dict)) else str(value)
     return text if len(text) <= MAX_SHOWN_VALUE else text[:MAX_SHOWN_VALUE - 3] + "..."
 
 
@@ -235,7 +238,8 @@ def build_api_router(*, service, dialogue, settings, sessions) -> APIRouter:
     def segment_batch(
         items: Annotated[list[Any], Body()],
         detail: Annotated[Literal["compact", "full"], Query(
-            description="compact: key, name, confidence, margin per customer; full: the whole SegmentResult")] = "compact",
+            description="compact: key, name, confidence, margin per customer; full: the whole SegmentResult",
+        )] = "compact",
     ) -> Response:
         started = time.perf_counter()
         if len(items) > max_items:
@@ -257,7 +261,7 @@ def build_api_router(*, service, dialogue, settings, sessions) -> APIRouter:
             valid_positions.append(i)
             valid_profiles.append(profile)
         if detail == "full":
-            for i, profile in zip(valid_positions, valid_profiles):
+            for i, profile in zip(valid_positions, valid_profiles, strict=True):
                 out[i] = service.assign(profile).model_dump(mode="json")
         elif valid_profiles:
             X = np.array([[getattr(p, n) for n in FIELD_NAMES] for p in valid_profiles], dtype=np.float64)

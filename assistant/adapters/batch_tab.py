@@ -167,7 +167,7 @@ def summary_figure(summary: BatchSummary, texts: UiTexts):
     fig = go.Figure(go.Bar(x=names, y=counts, marker_color=colours, text=[f"{c:,}" for c in counts],
                            textposition="auto", hovertemplate="%{x}: %{y:,}<extra></extra>"))
     fig.update_layout(title=texts.chart_title, xaxis_title=texts.chart_x, yaxis_title=texts.chart_y,
-                      margin=dict(l=40, r=20, t=50, b=40), height=360, template="plotly_white")
+                      margin={"l": 40, "r": 20, "t": 50, "b": 40}, height=360, template="plotly_white")
     # whole customers on the axis: a small file must not get ticks at 0.5, 1.5 ...
     fig.update_yaxes(rangemode="tozero", tickformat=",d", **({"dtick": 1} if max(counts, default=0) <= 10 else {}))
     return fig
@@ -180,7 +180,7 @@ def batch_tab(service: SegmentationService, settings: Settings) -> None:
     texts = load_batch_texts(settings.knowledge_dir).ui
     cache = GradioCache.in_use()                 # where Gradio puts this tab's uploads
 
-    def on_score(upload, progress=gr.Progress()):
+    def on_score(upload, progress=gr.Progress()):  # noqa: B008 - how Gradio hands a handler its progress bar
         def report(rows: int, fraction: float) -> None:
             progress(fraction, desc=texts.progress.format(rows=rows))
 

@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Literal, NoReturn
 
 from assistant.core.errors import AssistantError
 from assistant.core.fields import FIELDS
@@ -18,7 +19,7 @@ EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
@@ -30,7 +31,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _knowledge(p: argparse.ArgumentParser) -> None:
     p.add_argument("--knowledge-dir", type=Path, default=None,
-                   help="knowledge base folder (default: $SEGMENT_ASSISTANT_KNOWLEDGE_DIR, else the shipped knowledge/)")
+                   help="knowledge base folder (default: $SEGMENT_ASSISTANT_KNOWLEDGE_DIR, else the shipped "
+                        "knowledge/)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", default=None, help="USER:PASS[,USER2:PASS2] (or --auth-file, or $SEGMENT_ASSISTANT_AUTH)")
     p.add_argument("--auth-file", default=None, help="file holding USER:PASS lines")
     p.add_argument("--root-path", default="", help="sub-path when served behind a reverse proxy, e.g. /segments")
-    p.add_argument("--allow-origin", action="append", default=[], help="origin allowed to call the API / embed (repeatable)")
+    p.add_argument("--allow-origin", action="append", default=[],
+                   help="origin allowed to call the API / embed (repeatable)")
     p.add_argument("--max-upload-mb", type=float, default=50.0)
 
     p = sub.add_parser("score", help="score a customer file (CSV or Parquet)")
@@ -114,6 +117,7 @@ def cmd_train(args) -> int:
     from assistant.model.data import load_customers
     from assistant.model.training import train, write_model
 
+    k: int | Literal["auto"] = "auto"
     if args.k != "auto":
         try:
             k = int(args.k)
@@ -121,8 +125,6 @@ def cmd_train(args) -> int:
             raise AssistantError(f"--k={args.k!r} is not a number or 'auto'") from None
         if not 2 <= k <= 10:
             raise AssistantError(f"--k={k} is outside the allowed range 2 to 10")
-    else:
-        k = "auto"
     if args.bootstrap < 20:
         raise AssistantError(f"--bootstrap={args.bootstrap} is below the minimum of 20")
     started = time.perf_counter()
@@ -138,7 +140,7 @@ def cmd_train(args) -> int:
     path = write_model(bundle, card, out)
     print(f"model written to {path.parent} ({card['k_reason']}; elbow at k={card['elbow']['k']}) "
           f"in {time.perf_counter() - started:.1f} s")
-    for key, seg in card["segments"].items():
+    for seg in card["segments"].values():
         print(f"  {seg['name']:<30} {seg['size']:>5} customers ({seg['share']:.0%})")
     return 0
 
@@ -185,7 +187,8 @@ def cmd_segments(args) -> int:
 
 
 def cmd_model_card(args) -> int:
-    from assistant.model.segmentation import default_model_dir, read_card
+    from assistant.core.paths import default_model_dir
+    from assistant.model.segmentation import read_card
 
     print(json.dumps(read_card(args.model_dir or default_model_dir()), indent=1))
     return 0

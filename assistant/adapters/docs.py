@@ -19,7 +19,8 @@ def fields_markdown() -> str:
     lines = ["| field | label | unit | allowed | from the raw file | said as |", "|---|---|---|---|---|---|"]
     for f in FIELDS:
         said = ", ".join(f"“{s}”" for s in f.synonyms[:5])
-        lines.append(f"| `{f.name}` | {f.label} | {f.unit} | {f.minimum:,.0f} to {f.maximum:,.0f} | {f.source} | {said} |")
+        allowed = f"{f.minimum:,.0f} to {f.maximum:,.0f}"
+        lines.append(f"| `{f.name}` | {f.label} | {f.unit} | {allowed} | {f.source} | {said} |")
     return "\n".join(lines)
 
 

@@ -126,7 +126,8 @@ def _details(summary: str, body: str) -> str:
 def details_markdown(sections: ResultSections, texts: CardTexts) -> str:
     """The rest of the answer, each part closed until asked for."""
     parts = [_details(texts.details_table, sections.table),
-             _details(texts.details_why, "\n\n".join(p for p in (sections.confidence, sections.reasons) if p)),
+             _details(texts.details_why, "\n\n".join(p for p in (sections.confidence, sections.response,
+                                                                 sections.reasons) if p)),
              _details(texts.details_strategy, sections.strategy + "\n\n" + sections.channels_kpi)]
     if sections.evidence:
         parts.append(_details(texts.details_evidence, sections.evidence))

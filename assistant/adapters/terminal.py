@@ -57,7 +57,7 @@ def _table(lines: list[str]) -> list[str]:
     out = []
     for r in rows:
         first = r[0].ljust(sizes[0])
-        rest = [c.rjust(s) for c, s in zip(r[1:], sizes[1:])]
+        rest = [c.rjust(s) for c, s in zip(r[1:], sizes[1:], strict=True)]
         out.append("  ".join([first, *rest]).rstrip())
     return out
 

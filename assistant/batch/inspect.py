@@ -34,7 +34,9 @@ Progress = Callable[[int, float], None]
 
 ROW_COLUMN = "row"
 ERROR_COLUMN = "error"
-ADDED_COLUMNS = ("segment_key", "segment_name", "confidence", "confidence_margin", "warnings")
+ADDED_COLUMNS = ("segment_key", "segment_name", "confidence", "confidence_margin", "warnings",
+                 "response_probability", "response_model")
+PROBABILITY_DECIMALS = 4
 MARGIN_DECIMALS = 4
 PARQUET_SUFFIXES = (".parquet", ".pq")
 ID_NAMES = frozenset({"id", "customerid", "custid", "clientid", "customernumber", "customerno", "custno",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 from assistant.batch.inspect import (
     ERROR_COLUMN,
     MARGIN_DECIMALS,
+    PROBABILITY_DECIMALS,
     ROW_COLUMN,
     FilePlan,
     FileType,
@@ -41,8 +43,40 @@ from assistant.batch.write import (
     output_delimiter,
     output_format,
 )
+from assistant.model.data import detect_date_format
+from assistant.model.response import (
+    FULL_RECORD_COLUMNS,
+    FULL_RECORD_NUMERIC,
+    ResponseModelName,
+    full_record_inputs,
+    tenure_days,
+    usable_rows,
+)
 
 _SCORE_BLOCK = 65_536
+RESPONSE_MODELS: tuple[ResponseModelName, ...] = ("seven_fields", "full_record")
+
+
+def _full_record_columns(plan: FilePlan) -> dict[str, int] | None:
+    """Column index of each raw column the full-record response model reads, or None when one is missing
+    (then every row uses the seven-field model)."""
+    if plan.layout != "raw":
+        return None
+    by_name = {str(n).strip().lower(): i for i, n in enumerate(plan.columns)}
+    found = {c: by_name.get(c.lower()) for c in FULL_RECORD_COLUMNS}
+    if any(i is None for i in found.values()):
+        return None
+    return {c: i for c, i in found.items() if i is not None}
+
+
+def _as_numbers(arr: pa.Array) -> np.ndarray:
+    return pd.to_numeric(pd.Series(arr.to_pandas(), dtype=object).astype(str).str.strip()
+                         .str.replace(",", "", regex=False), errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _as_text(arr: pa.Array) -> np.ndarray:
+    out: np.ndarray = np.asarray(arr.to_pylist(), dtype=object)
+    return out
 
 
 def _score(service: SegmentationService, X: np.ndarray) -> dict[str, np.ndarray]:
@@ -73,6 +107,11 @@ class _Run:
         self.delimiter = output_delimiter(output)
         # a text file written as Parquet: the columns the fields come from keep their numbers as numbers
         self.typed = number_types(plan) if fmt == "parquet" and plan.file_type == "csv" else {}
+        # campaign response: the seven-field model, or the full-record one for raw files with its columns
+        self.response = service.response_params
+        self.full_columns = _full_record_columns(plan) if self.response is not None and \
+            self.response.full_record is not None else None
+        self.response_models = pa.array(list(RESPONSE_MODELS), type=pa.string())
 
     # -- schemas
     def _input_fields(self, schema: pa.Schema) -> list[pa.Field]:
@@ -86,6 +125,8 @@ class _Run:
         fields += [pa.field("segment_key", label_type), pa.field("segment_name", label_type),
                    pa.field("confidence", label_type), pa.field("confidence_margin", pa.float64()),
                    pa.field("warnings", pa.string())]
+        if self.response is not None:
+            fields += [pa.field("response_probability", pa.float64()), pa.field("response_model", label_type)]
         return pa.schema(fields)
 
     def _error_schema(self, schema: pa.Schema) -> pa.Schema:
@@ -133,10 +174,36 @@ class _Run:
         columns += labels
         columns.append(pa.array(np.round(np.asarray(scored["margin"], dtype=np.float64), MARGIN_DECIMALS)))
         columns.append(pa.array(self.service.range_warnings(X), type=pa.string()))
+        if self.response is not None:
+            columns += self._response_columns(X, kept)
         out = pa.RecordBatch.from_arrays(columns, schema=self.writer.schema)
         if pending:                       # keep at most one write in flight (bounded memory)
             pending.pop().result()
         pending.append(pool.submit(self.writer.write, out))
+
+    def _response_columns(self, X: np.ndarray, kept: pa.RecordBatch) -> list[pa.Array]:
+        """``response_probability`` and ``response_model`` for the scored rows: the full-record model where
+        the row has every column it reads, the seven-field model otherwise."""
+        rp = self.response
+        assert rp is not None
+        p = rp.seven_fields.predict({n: X[:, j] for j, n in enumerate(FIELD_NAMES)})
+        which = np.zeros(len(X), dtype=np.int32)
+        if self.full_columns is not None and rp.full_record is not None:
+            cols = self.full_columns
+            dates = _as_text(kept.column(cols["Dt_Customer"]))
+            try:
+                fmt: str | None = detect_date_format(pd.Series(dates))
+            except DataFileError:
+                fmt = None
+            tenure = tenure_days(dates, rp.reference_date, fmt) if fmt else np.full(len(X), np.nan)
+            numbers = {c: _as_numbers(kept.column(cols[c])) for c in FULL_RECORD_NUMERIC}
+            inputs = full_record_inputs(X, numbers.__getitem__, lambda c: _as_text(kept.column(cols[c])), tenure)
+            ok = usable_rows(inputs, rp.full_record)
+            if ok.any():
+                p = np.where(ok, rp.full_record.predict({k: np.where(ok, v, 0.0) for k, v in inputs.items()}), p)
+                which = ok.astype(np.int32)
+        model = pa.DictionaryArray.from_arrays(pa.array(which), self.response_models)
+        return [pa.array(np.round(p, PROBABILITY_DECIMALS)), model if self.fmt == "csv" else model.dictionary_decode()]
 
     def _write_errors(self, chunk: _Chunk, checked: _Validated) -> None:
         batch = chunk.batch

@@ -78,9 +78,10 @@ class ResultSections:
     channels_kpi: str
     evidence: str         # "" without evidence
     warnings: tuple[str, ...]
+    response: str = ""    # the chance to answer the next campaign; "" for a model without it
 
     def joined(self) -> str:
-        parts = [self.title, self.summary, self.table, self.confidence, self.reasons, self.strategy,
+        parts = [self.title, self.summary, self.table, self.confidence, self.response, self.reasons, self.strategy,
                  self.channels_kpi, self.evidence, *self.warnings]
         return "\n\n".join(p for p in parts if p)
 
@@ -106,7 +107,38 @@ def result_sections(result: SegmentResult, texts: DialogueTexts,
         channels_kpi=t.channels.format(channels=", ".join(s.channels)) + "  \n" + t.kpi.format(kpi=s.kpi),
         evidence=(t.evidence_title + "\n" + "\n".join(bullet.format(text=e) for e in evidence) if evidence else ""),
         warnings=tuple(t.warning.format(warning=w) for w in result.warnings),
+        response=response_sentence(result, texts),
     )
+
+
+def response_sentence(result: SegmentResult, texts: DialogueTexts) -> str:
+    """The customer's chance to answer the next campaign in words, against the segment's and everyone's rate,
+    with the values that raise or lower it most; "" when the model has no response part."""
+    r = result.response
+    if r is None:
+        return ""
+    t = texts.result
+    model = t.response_model_seven_fields if r.model == "seven_fields" else t.response_model_full_record
+    common = {"probability": _share(r.probability), "segment_rate": _share(r.segment_rate),
+              "segment_name": result.segment_name, "overall_rate": _share(r.overall_rate), "model": model,
+              "auc": f"{r.holdout_auc:.2f}"}
+    if r.probability >= 0.5 or r.probability <= 0:
+        line = t.response_likely.format(**common)
+    else:
+        line = t.response.format(one_in=str(max(1, round(1 / r.probability))), **common)
+    and_ = texts.replies.list_and
+    def joined(labels: list[str]) -> str:
+        return labels[0] if len(labels) == 1 else and_.format(items=", ".join(labels[:-1]), last=labels[-1])
+    def said(field: str) -> str:
+        spec = next((f for f in FIELDS if f.name == field), None)
+        if spec is None or field not in result.customer:
+            return field
+        return f"{spec.short_lower} ({spec.say(result.customer[field])})"
+    up = [said(d.field) for d in r.drivers if d.effect > 0]
+    down = [said(d.field) for d in r.drivers if d.effect < 0]
+    drivers = t.response_drivers.format(up=t.response_up.format(labels=joined(up)) if up else "",
+                                        down=t.response_down.format(labels=joined(down)) if down else "").strip()
+    return line + ("  \n" + drivers if drivers else "")
 
 
 def render_result(result: SegmentResult, texts: DialogueTexts, evidence: list[str] | tuple[str, ...] = ()) -> str:

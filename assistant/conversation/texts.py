@@ -146,8 +146,20 @@ class ResultTexts(TextModel):
     channels: Template
     kpi: Template
     warning: Template
+    response: Template
+    response_likely: Template
+    response_drivers: Template
+    response_up: Template
+    response_down: Template
+    response_model_seven_fields: Template
+    response_model_full_record: Template
 
     placeholders: ClassVar[Placeholders] = {
+        "response": {"one_in", "probability", "segment_rate", "segment_name", "overall_rate", "model", "auc"},
+        "response_likely": {"probability", "segment_rate", "segment_name", "overall_rate", "model", "auc"},
+        "response_drivers": {"up", "down"},
+        "response_up": {"labels"},
+        "response_down": {"labels"},
         "title": {"segment_name"},
         "summary": {"summary"},
         "column_average": {"segment_name"},

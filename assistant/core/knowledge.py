@@ -136,7 +136,8 @@ class KnowledgeBase:
         return self.segments[key]
 
 
-def load_knowledge(directory: str | Path | None = None, *, required_keys: tuple[str, ...] = SEGMENT_KEYS) -> KnowledgeBase:
+def load_knowledge(directory: str | Path | None = None, *,
+                   required_keys: tuple[str, ...] = SEGMENT_KEYS) -> KnowledgeBase:
     """Load and validate ``segments.yaml`` and ``explanations.yaml`` from ``directory``."""
     directory = Path(directory) if directory is not None else default_knowledge_dir()
     segments = validate_yaml(directory / "segments.yaml", SegmentsFile)

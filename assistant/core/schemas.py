@@ -164,6 +164,28 @@ class Confidence(BaseModel):
     text: str
 
 
+class ResponseDriver(BaseModel):
+    """One of the customer's values and how far it moves the chance to respond (log-odds)."""
+
+    field: str
+    label: str
+    effect: float = Field(description="The value's part of the score against the average customer's "
+                                      "(log-odds; above 0 raises the chance).")
+
+
+class ResponseLikelihood(BaseModel):
+    """The customer's calibrated chance to answer the next campaign, with what to read it against."""
+
+    probability: float = Field(description="Calibrated probability (0 to 1) of accepting the next campaign.")
+    segment_rate: float = Field(description="Share of the segment's training customers who accepted the last campaign.")
+    overall_rate: float = Field(description="Share of all training customers who accepted the last campaign.")
+    model: Literal["seven_fields", "full_record"] = Field(
+        description="Which response model made it: the seven fields, or the full customer record.")
+    holdout_auc: float = Field(description="The model's ROC AUC on held-out customers training never saw.")
+    drivers: list[ResponseDriver] = Field(default_factory=list,
+                                          description="The values that push the chance up or down most.")
+
+
 class SegmentResult(BaseModel):
     """The answer for one customer. ``segment_key`` and ``segment_name`` are always at the top level."""
 
@@ -179,6 +201,9 @@ class SegmentResult(BaseModel):
     confidence: Confidence
     reasons: list[str]
     warnings: list[str]
+    response: ResponseLikelihood | None = Field(
+        default=None, description="Likelihood to respond to the next campaign (None for a model trained "
+                                  "without campaign responses).")
 
     # derived on access, so building a result stays cheap; mypy does not type a decorator over @property
     # (the pattern pydantic documents for computed fields)

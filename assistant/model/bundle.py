@@ -35,6 +35,9 @@ class ModelBundle(BaseModel):
     seed: int
     versions: dict[str, str]             # python and library versions the model was trained with
     trained_at: str                      # ISO 8601, UTC, whole seconds
+    # the campaign-response models as plain data (assistant.model.response.ResponseParams.model_dump());
+    # None in bundles written before them and for files without a Response column
+    response: dict[str, object] | None = None
 
     @field_validator("pipeline")
     @classmethod

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from assistant.core.errors import ModelError
 from assistant.core.readable import file_problem
 from assistant.model.card import ModelCard, validation_summary
+from assistant.model.response import ResponseParams
 
 if TYPE_CHECKING:  # pragma: no cover
     from assistant.model.bundle import ModelBundle
@@ -38,6 +39,8 @@ class ScoringParams(BaseModel):
     scale: list[float]                 # the scaler's scale_, one per feature
     centroids: list[list[float]]       # K-Means cluster_centers_ in standardised units, one row per cluster
     segment_keys: list[str]            # segment key of each cluster index
+    # the campaign-response models (assistant.model.response); None for models trained without them
+    response: ResponseParams | None = None
 
     @model_validator(mode="after")
     def _shapes_agree(self) -> ScoringParams:
@@ -56,7 +59,8 @@ class ScoringParams(BaseModel):
         return cls(feature_names=list(bundle.feature_names), mean=[float(v) for v in scaler.mean_],
                    scale=[float(v) for v in scaler.scale_],
                    centroids=[[float(v) for v in row] for row in kmeans.cluster_centers_],
-                   segment_keys=list(bundle.segment_keys))
+                   segment_keys=list(bundle.segment_keys),
+                   response=ResponseParams.model_validate(bundle.response) if bundle.response else None)
 
     def to_bytes(self) -> bytes:
         """The JSON written to disk (floats as Python's repr: they read back exactly)."""

@@ -74,7 +74,7 @@ def _design(terms: list[Term], inputs: Inputs, rows: NDArray[np.intp]) -> NDArra
 
 def _fit(X: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> tuple[StandardScaler, LogisticRegression]:
     scaler = StandardScaler().fit(X)
-    model = LogisticRegression(C=C, max_iter=5000, random_state=seed).fit(scaler.transform(X), y)
+    model = LogisticRegression(C=C, solver="newton-cholesky", max_iter=200, random_state=seed).fit(scaler.transform(X), y)
     return scaler, model
 
 
@@ -96,7 +96,7 @@ def _calibrator(method: str, s: NDArray[np.float64], y: NDArray[np.int64]) -> tu
     if method == "isotonic":
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(s, y)
         return [float(v) for v in iso.X_thresholds_], [float(v) for v in iso.y_thresholds_]
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(s.reshape(-1, 1), y)
+    platt = LogisticRegression(C=1e6, solver="newton-cholesky", max_iter=200).fit(s.reshape(-1, 1), y)
     grid = np.linspace(float(s.min()) - 1.0, float(s.max()) + 1.0, _SIGMOID_GRID)
     return [float(v) for v in grid], [float(v) for v in platt.predict_proba(grid.reshape(-1, 1))[:, 1]]
 
@@ -163,15 +163,15 @@ def _train_one(name: ResponseModelName, inputs: Inputs, names: list[str], y: NDA
     y_train, y_test = y[train_rows], y[test_rows]
     train_view = {k: np.asarray(v, dtype=np.float64)[train_rows] for k, v in inputs.items()}
     cv_auc: dict[str, float] = {}
-    designs: dict[str, tuple[list[Term], NDArray[np.float64]]] = {}
+    designs: dict[str, tuple[list[Term], NDArray[np.float64], NDArray[np.float64]]] = {}
     for variant in ("plain", "log", "hinge"):
         terms = _terms(variant, names, train_view)
         X = _design(terms, inputs, train_rows)
-        designs[variant] = (terms, X)
-        cv_auc[variant] = float(roc_auc_score(y_train, _oof_scores(X, y_train, seed)))
+        scores = _oof_scores(X, y_train, seed)
+        designs[variant] = (terms, X, scores)
+        cv_auc[variant] = float(roc_auc_score(y_train, scores))
     variant = max(cv_auc, key=lambda v: cv_auc[v])
-    terms, X_train = designs[variant]
-    oof = _oof_scores(X_train, y_train, seed)
+    terms, X_train, oof = designs[variant]
     method, briers = _choose_calibration(oof, y_train, seed)
     cal_x, cal_y = _calibrator(method, oof, y_train)
     scaler, lr = _fit(X_train, y_train, seed)
@@ -194,6 +194,14 @@ def _train_one(name: ResponseModelName, inputs: Inputs, names: list[str], y: NDA
 def train_response(data: CustomerData, segment_keys: NDArray[np.str_], *, seed: int
                    ) -> tuple[ResponseParams, ResponseSummary] | None:
     """Both response models and their holdout evaluation; None when the file has no usable Response."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):   # small matrices: BLAS threads only spin
+        return _train_response(data, segment_keys, seed=seed)
+
+
+def _train_response(data: CustomerData, segment_keys: NDArray[np.str_], *, seed: int
+                    ) -> tuple[ResponseParams, ResponseSummary] | None:
     if RESPONSE_COLUMN not in data.raw.columns:
         return None
     raw = numeric_raw(data.raw)

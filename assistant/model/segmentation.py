@@ -30,15 +30,25 @@ from assistant.core.fields import FIELD_NAMES, FIELDS
 from assistant.core.knowledge import KnowledgeBase, load_knowledge
 from assistant.core.paths import default_model_dir
 from assistant.core.readable import MISSING, file_problem
-from assistant.core.schemas import Confidence, CustomerProfile, SegmentInfo, SegmentResult, parse_profile
+from assistant.core.schemas import (
+    Confidence,
+    CustomerProfile,
+    ResponseDriver,
+    ResponseLikelihood,
+    SegmentInfo,
+    SegmentResult,
+    parse_profile,
+)
 from assistant.model.card import ModelCard, validation_summary
 from assistant.model.params import ScoringParams, load_verified_params
+from assistant.model.response import ResponseModel, ResponseParams, seven_field_inputs
 
 if TYPE_CHECKING:  # pragma: no cover
     from assistant.model.bundle import ModelBundle
 
 BORDERLINE_MARGIN = 0.1   # relative margin (d2 - d1) / (d2 + d1) below which a result is borderline
 N_REASONS = 3
+N_DRIVERS = 3
 CARD_NAME = "model_card.json"
 _BATCH_CHUNK = 16_384      # rows per block: the (k, block) score matrix stays in the CPU cache
 _PARALLEL_MIN_ROWS = 131_072
@@ -182,6 +192,7 @@ class SegmentationService:
         self._weights_py = tuple(map(float, weights))
         self._mean_py = tuple(map(float, mean))
         self._scale_py = tuple(map(float, scale))
+        self.response_params: ResponseParams | None = params.response
         self._build_texts()
 
     # ------------------------------------------------------------------ construction
@@ -292,7 +303,43 @@ class SegmentationService:
                                                   runner_up_name=runner_name, text=conf_text),
             reasons=self._reasons(x, best, runner, name, runner_name),
             warnings=self._warnings(x),
+            response=self._response(x, key),
         )
+
+    # ------------------------------------------------------------------ campaign response
+
+    def _response(self, x: tuple[float, ...], key: str) -> ResponseLikelihood | None:
+        """The seven-field model's calibrated chance for one customer, with the values that move it most."""
+        rp = self.response_params
+        if rp is None:
+            return None
+        model = rp.seven_fields
+        inputs = seven_field_inputs(np.asarray([x], dtype=np.float64))
+        probability = float(model.predict(inputs)[0])
+        return ResponseLikelihood.model_construct(
+            probability=probability, segment_rate=rp.segment_rates.get(key, rp.overall_rate),
+            overall_rate=rp.overall_rate, model=model.name, holdout_auc=model.holdout_auc,
+            drivers=self.response_drivers(model, inputs))
+
+    @staticmethod
+    def response_drivers(model: ResponseModel, inputs: Mapping[str, NDArray[np.float64]],
+                         limit: int = N_DRIVERS) -> list[ResponseDriver]:
+        """For the first row of ``inputs``: the inputs whose terms move the score most against the average
+        training customer (log-odds; all terms of one input summed), largest first."""
+        parts = model.contributions(inputs)[0]
+        by_input: dict[str, float] = {}
+        for term, part in zip(model.terms, parts, strict=True):
+            by_input[term.input] = by_input.get(term.input, 0.0) + float(part)
+        labels = {f.name: f.label for f in FIELDS}
+        top = sorted(by_input.items(), key=lambda kv: -abs(kv[1]))[:limit]
+        return [ResponseDriver(field=name, label=labels.get(name, name), effect=effect)
+                for name, effect in top if abs(effect) > 0.05]
+
+    def response_probability(self, X: ArrayLike) -> NDArray[np.float64] | None:
+        """The seven-field model's probability per row of an (n, 7) array in field order; None without a model."""
+        if self.response_params is None:
+            return None
+        return self.response_params.seven_fields.predict(seven_field_inputs(np.asarray(X, dtype=np.float64)))
 
     def _reasons(self, x: tuple[float, ...], best: int, runner: int, name: str, runner_name: str) -> list[str]:
         """Which of the customer's values pull them towards this segment rather than the runner-up."""

@@ -55,6 +55,7 @@ from assistant.model.card import (
 from assistant.model.data import CustomerData
 from assistant.model.params import ScoringParams, scoring_file_name
 from assistant.model.profiling import compute_profiles
+from assistant.model.response_training import train_response
 
 Progress = Callable[[int, int, str], None]
 CARD_NAME = "model_card.json"
@@ -231,6 +232,9 @@ def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, se
     sample = np.sort(rng.choice(len(Xs), size=min(PCA_SAMPLE, len(Xs)), replace=False))
     projected = pca.transform(Xs[sample])
 
+    progress(0, 1, "campaign-response models: cross-validation, calibration, holdout evaluation")
+    response = train_response(data, keys, seed=seed)
+
     trained_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     bundle = ModelBundle(
         format=BUNDLE_FORMAT,
@@ -241,6 +245,7 @@ def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, se
         seed=seed,
         versions=_versions(),
         trained_at=trained_at,
+        response=response[0].model_dump() if response is not None else None,
     )
     collection_year = data.report.collection_year
     card = ModelCard(
@@ -275,6 +280,7 @@ def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, se
             sample=PcaSample(x=projected[:, 0].round(4).tolist(), y=projected[:, 1].round(4).tolist(),
                              segment_key=keys[sample].tolist()),
         ),
+        response=response[1] if response is not None else None,
     )
     progress(1, 1, f"trained k={k_final}: " + ", ".join(f"{s.name} {s.size}" for s in card.segments.values()))
     return bundle, card
@@ -288,7 +294,8 @@ def write_model(bundle: ModelBundle, card: ModelCard, out_dir: str | Path, *, pl
 
     The bundle goes to a content-addressed file ``model-<sha>.joblib`` and the plain scoring
     parameters to ``scoring-<sha>.json``; the model card, which names both files and their sha256,
-    is replaced last with an atomic rename: it is the commit point. An interrupted run leaves the previous card, and so the previous model, in force.
+    is replaced last with an atomic rename: it is the commit point. An interrupted run leaves the
+    previous card, and so the previous model, in force.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

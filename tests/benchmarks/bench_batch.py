@@ -215,10 +215,10 @@ def main() -> int:
         with _one_blas_thread():
             ours_labels = _score(service, X)["index"]
             same = np.array_equal(base_labels, ours_labels) and np.array_equal(base_labels, service.predict_indices(X))
-        base = best_of(args.repeat, lambda: pipeline.predict(X))
+        base = best_of(args.repeat, lambda X=X: pipeline.predict(X))
         with _one_blas_thread():
-            score = best_of(args.repeat, lambda: _score(service, X))
-            indices = best_of(args.repeat, lambda: service.predict_indices(X))
+            score = best_of(args.repeat, lambda X=X: _score(service, X))
+            indices = best_of(args.repeat, lambda X=X: service.predict_indices(X))
         ok = check(same, f"in-memory labels {n}")
         rows.append((f"in memory, {n:,} rows: predict_indices (labels only, like predict); same labels: {ok}",
                      f"{n / base:,.0f} rows/s", f"{n / indices:,.0f} rows/s", f"{base / indices:.1f}x", ">= 3x"))
