@@ -150,7 +150,7 @@ def tenure_days(dates: Sequence[str] | NDArray[np.object_] | pd.Series, referenc
     parsed = pd.to_datetime(text, format=date_format, errors="coerce") if date_format else \
         pd.to_datetime(text, errors="coerce", dayfirst=True, format="mixed")
     days = (pd.Timestamp(reference_date) - parsed).dt.days
-    out: NDArray[np.float64] = days.to_numpy(dtype=np.float64, na_value=np.nan)
+    out: NDArray[np.float64] = np.asarray(days.astype("float64"), dtype=np.float64)
     return out
 
 
@@ -163,10 +163,10 @@ def full_record_inputs(fields: NDArray[np.float64], number: Callable[[str], NDAr
     for column in FULL_RECORD_NUMERIC:
         out[column] = np.asarray(number(column), dtype=np.float64)
     marital = pd.Series(text("Marital_Status"), dtype=object).astype(str).str.strip().str.lower()
-    out["no_partner"] = (~marital.isin(COUPLE)).to_numpy(dtype=np.float64)
+    out["no_partner"] = np.asarray(~marital.isin(COUPLE), dtype=np.float64)
     education = pd.Series(text("Education"), dtype=object).astype(str).str.strip()
     for level in EDUCATION_LEVELS:
-        out[f"education_{level.lower()}"] = (education == level).to_numpy(dtype=np.float64)
+        out[f"education_{level.lower()}"] = np.asarray(education == level, dtype=np.float64)
     out["tenure_days"] = np.asarray(tenure, dtype=np.float64)
     return out
 

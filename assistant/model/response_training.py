@@ -74,7 +74,8 @@ def _design(terms: list[Term], inputs: Inputs, rows: NDArray[np.intp]) -> NDArra
 
 def _fit(X: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> tuple[StandardScaler, LogisticRegression]:
     scaler = StandardScaler().fit(X)
-    model = LogisticRegression(C=C, solver="newton-cholesky", max_iter=200, random_state=seed).fit(scaler.transform(X), y)
+    model = LogisticRegression(C=C, solver="newton-cholesky", max_iter=200, random_state=seed)
+    model.fit(scaler.transform(X), y)
     return scaler, model
 
 
