@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 gr = pytest.importorskip("gradio")
 
-from assistant.adapters import app  # noqa: E402
+from assistant.adapters import app, app_look, app_texts, pca_map  # noqa: E402
 from assistant.adapters.app import escape_markdown  # noqa: E402
 from assistant.conversation.dialogue import Dialogue  # noqa: E402
 from assistant.conversation.state import DialogueState  # noqa: E402
@@ -426,7 +426,7 @@ def test_importing_the_app_does_no_work():
 def launched(demo):
     pytest.importorskip("gradio_client")
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                theme=app.APP_THEME, css=app.APP_CSS)
+                theme=app_look.APP_THEME, css=app_look.APP_CSS)
     try:
         yield demo.local_url
     finally:
@@ -524,7 +524,7 @@ def test_map_axes_are_named_by_their_loadings_and_the_label_covers_no_dot(servic
     assert "higher income and more spending" in pca.what
     # a made-up axis loaded mostly negatively on visits
     loadings = [0.0, 0.1, 0.0, 0.0, 0.0, -0.9, 0.2]
-    assert app.axis_drivers(loadings, texts.plot) == "fewer site visits"
+    assert pca_map.axis_drivers(loadings, texts.plot) == "fewer site visits"
     fig = json.loads(pca.figure((0.0, 0.0), "VIP Customers").plot)
     (label,) = fig["layout"]["annotations"]
     top = max(max(t["y"]) for t in fig["data"])
@@ -535,8 +535,8 @@ def test_map_axes_are_named_by_their_loadings_and_the_label_covers_no_dot(servic
 
 def test_segment_colours_have_enough_contrast():
     for key, colour in app.SEGMENT_PALETTE.items():
-        assert app.contrast_on_white(colour) >= app.MIN_CONTRAST, (key, colour)
-    assert app.readable_colour("#4C78A8") == "#4C78A8"  # already readable: unchanged
+        assert app_texts.contrast_on_white(colour) >= app_texts.MIN_CONTRAST, (key, colour)
+    assert app_texts.readable_colour("#4C78A8") == "#4C78A8"  # already readable: unchanged
 
 
 def test_form_starts_empty_with_placeholders(demo, texts):

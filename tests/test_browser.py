@@ -19,7 +19,7 @@ need_chromium(module_level=True)
 
 from playwright.sync_api import expect  # noqa: E402
 
-from assistant.adapters import app  # noqa: E402
+from assistant.adapters import app, app_look  # noqa: E402
 from assistant.conversation.dialogue import Dialogue  # noqa: E402
 from assistant.core.fields import FIELD_NAMES  # noqa: E402
 from assistant.core.schemas import parse_profile  # noqa: E402
@@ -44,7 +44,7 @@ def dialogue(service):
 def url(service, dialogue):
     demo = app.build_app(service, settings=Settings(), dialogue=dialogue)
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                theme=app.APP_THEME, css=app.APP_CSS)
+                theme=app_look.APP_THEME, css=app_look.APP_CSS)
     try:
         yield demo.local_url
     finally:

@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunksize", type=int, default=200_000)
     p.add_argument("--engine", choices=["local", "dask"], default="local")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    p.add_argument("--top", type=int, default=None, metavar="N",
+                   help="also write the N customers most likely to answer the next campaign, ranked "
+                        "(to --top-output, default OUTPUT-topN beside -o)")
+    p.add_argument("--segment", default=None, metavar="KEY", help="with --top: only customers of this segment")
+    p.add_argument("--top-output", default=None, help="where --top writes the ranked contact list")
 
     p = sub.add_parser("report", help="write a self-contained HTML report")
     _common(p)

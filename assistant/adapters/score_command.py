@@ -75,6 +75,15 @@ def run_score(args, *, service: SegmentationService) -> int:
     texts = load_batch_texts(getattr(args, "knowledge_dir", None)).cli
     if args.chunksize < 1:
         raise AssistantError(f"--chunksize={args.chunksize} is below the minimum of 1")
+    top, segment = getattr(args, "top", None), getattr(args, "segment", None)
+    if segment is not None and top is None:
+        raise AssistantError("--segment needs --top N")
+    if top is not None and top < 1:
+        raise AssistantError(f"--top {top} is below the minimum of 1")
+    if segment is not None and segment not in service.cluster_keys:
+        raise AssistantError(f"--segment {segment!r} is not a segment key (one of {', '.join(service.cluster_keys)})")
+    if top is not None and args.engine == "dask":
+        raise AssistantError("--top needs --engine local")
     if args.engine == "dask":
         return _run_dask(args, service=service, texts=texts)
     if args.scheduler:
@@ -86,6 +95,14 @@ def run_score(args, *, service: SegmentationService) -> int:
     finally:
         progress.close()
     print(format_summary(summary, texts))
+    if top is not None:
+        from assistant.batch.score import default_top_path, rank_contacts
+
+        output = Path(args.output)
+        chosen = getattr(args, "top_output", None)
+        top_path = Path(chosen) if chosen else default_top_path(output, top, segment)
+        written = rank_contacts(output, top_path, top, segment=segment)
+        print(texts.top_list.format(rows=written, output=top_path))
     return 0
 
 

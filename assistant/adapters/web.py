@@ -147,6 +147,7 @@ def _mount_ui(app: FastAPI, *, settings, service, dialogue, check) -> None:
     from fastapi.responses import FileResponse
 
     from assistant.adapters import app as ui_app
+    from assistant.adapters.app_look import APP_CSS, APP_THEME
 
     loader = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
 
@@ -163,7 +164,7 @@ def _mount_ui(app: FastAPI, *, settings, service, dialogue, check) -> None:
     gr.mount_gradio_app(
         app, demo, path="/",
         auth=check,
-        theme=getattr(ui_app, "APP_THEME", None), css=getattr(ui_app, "APP_CSS", None),
+        theme=APP_THEME, css=APP_CSS,
         max_file_size=settings.max_upload_bytes,
         run_history=False,   # never keep customer values in the browser's run history
         ssr_mode=False, mcp_server=False,

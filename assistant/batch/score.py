@@ -342,3 +342,75 @@ def _score_with(service: SegmentationService, plan: FilePlan, input_path: Path, 
 
 
 # ============================================================================ command line
+
+
+# ============================================================================ ranked contact list
+
+
+def default_top_path(output: Path, n: int, segment: str | None = None) -> Path:
+    """Beside the output: ``out.csv`` -> ``out-top100.csv`` (``out-top100-vip_customers.csv`` with a segment)."""
+    tag = f"-top{n}" + (f"-{segment}" if segment else "")
+    return output.with_name(f"{output.stem}{tag}{output.suffix}")
+
+
+def rank_contacts(scored_path: str | Path, top_path: str | Path, n: int, *, segment: str | None = None,
+                  chunksize: int = 200_000) -> int:
+    """The ``n`` rows of a scored file (``score_file``'s output) with the highest ``response_probability``,
+    highest first (ties keep file order), optionally only those of ``segment``; written atomically to
+    ``top_path`` in the scored file's format. Returns the number of rows written. Reads the file in
+    chunks, keeping at most ``n`` rows besides one chunk."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    scored_path, top_path = Path(scored_path), Path(top_path)
+    if n < 1:
+        raise DataFileError(f"--top {n} is below the minimum of 1")
+    fmt = output_format(scored_path, None)
+    if fmt == "parquet":
+        pf = pq.ParquetFile(scored_path)
+        schema = pf.schema_arrow
+        batches = pf.iter_batches(batch_size=chunksize)
+    else:
+        delimiter = output_delimiter(scored_path)
+        with open(scored_path, encoding="utf-8", newline="") as fh:
+            import csv
+
+            header = next(csv.reader(fh, delimiter=delimiter), [])
+        schema = pa.schema([pa.field(name, pa.string()) for name in header])
+        reader = pcsv.open_csv(scored_path, read_options=pcsv.ReadOptions(block_size=1 << 22),
+                               parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                               convert_options=pcsv.ConvertOptions(
+                                   column_types={name: pa.string() for name in header},
+                                   strings_can_be_null=False, quoted_strings_can_be_null=False))
+        batches = iter(reader)
+    if "response_probability" not in schema.names:
+        raise DataFileError(f"{scored_path.name} has no response_probability column: score it with a model "
+                            f"trained with campaign responses")
+    best: pa.Table | None = None
+    seen = 0
+    for batch in batches:
+        table = pa.Table.from_batches([batch])
+        order = pa.array(np.arange(seen, seen + table.num_rows, dtype=np.int64))
+        seen += table.num_rows
+        table = table.append_column("__order", order)
+        if segment is not None:
+            table = table.filter(pc.equal(pc.cast(table.column("segment_key"), pa.string()), segment))
+        prob = pc.cast(table.column("response_probability"), pa.float64())
+        table = table.append_column("__p", prob)
+        best = table if best is None else pa.concat_tables([best, table])
+        if best.num_rows > n:
+            best = best.sort_by([("__p", "descending"), ("__order", "ascending")]).slice(0, n)
+    if best is None:
+        best = pa.Table.from_batches([], schema=schema).append_column("__order", pa.array([], pa.int64())) \
+            .append_column("__p", pa.array([], pa.float64()))
+    best = best.sort_by([("__p", "descending"), ("__order", "ascending")]).slice(0, n)
+    best = best.drop_columns(["__order", "__p"])
+    writer = _TableWriter(top_path, fmt, best.schema, output_delimiter(top_path))
+    try:
+        for out in best.combine_chunks().to_batches():
+            writer.write(out)
+        writer.commit()
+    except BaseException:
+        writer.discard()
+        raise
+    return int(best.num_rows)

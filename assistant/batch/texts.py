@@ -28,8 +28,10 @@ class CliTexts(_Texts):
     errors: str = Field(min_length=1)
     no_errors: str = Field(min_length=1)
     partitions: str = Field(min_length=1)
+    top_list: str = Field(min_length=1)
 
     placeholders: ClassVar[Placeholders] = {
+        "top_list": {"rows", "output"},
         "progress": {"input", "rows", "percent"},
         "partition_progress": {"input", "done", "total"},
         "scored": {"rows_scored", "rows_read", "seconds", "duration", "output"},

@@ -46,7 +46,8 @@ class DateReading:
 
     def describe(self) -> str:
         if self.ambiguous:
-            return "dd/mm/yyyy assumed (no day above 12 decides the order: the year is exact, day and month may be swapped)"
+            return ("dd/mm/yyyy assumed (no day above 12 decides the order: the year is exact, day and month "
+                    "may be swapped)")
         return self.kind
 
 

@@ -1,0 +1,191 @@
+"""The likelihood to respond to the next campaign: training, plain export, answers and files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from assistant.batch.score import rank_contacts, score_file
+from assistant.conversation.render import render_result
+from assistant.conversation.texts import load_dialogue_texts
+from assistant.model.data import clean_customers, load_customers
+from assistant.model.response import ResponseModel, Term, seven_field_inputs
+from assistant.model.response_training import calibration_table, train_response
+from assistant.model.segmentation import SegmentationService
+from assistant.model.synthetic import generate_customers, write_customers
+from assistant.model.training import train, write_model
+
+EXAMPLE = {"age": 38, "income": 71000, "total_spending": 1200, "web_purchases": 5, "store_purchases": 7,
+           "web_visits_per_month": 6, "recency_days": 14}
+
+
+@pytest.fixture(scope="module")
+def synthetic_model(tmp_path_factory, knowledge):
+    data = clean_customers(generate_customers(1500, seed=3))
+    bundle, card = train(data, knowledge, n_boot=2, ks=range(3, 6))
+    out = tmp_path_factory.mktemp("model")
+    write_model(bundle, card, out, plots=False)
+    return SegmentationService.load(out), card
+
+
+# ----------------------------------------------------------------------------- plain evaluation
+
+
+def test_plain_model_is_logistic_then_interpolated_calibration():
+    model = ResponseModel(name="seven_fields", variant="plain", terms=[Term(input="age"),
+                          Term(input="income", transform="log1p"), Term(input="age", transform="hinge", knot=40)],
+                          mean=[40.0, 10.0, 2.0], scale=[10.0, 1.0, 4.0], coef=[0.5, -1.0, 0.25], intercept=-1.0,
+                          calibration_x=[-3.0, 0.0, 3.0], calibration_y=[0.0, 0.2, 1.0], holdout_auc=0.8)
+    inputs = {"age": np.array([50.0]), "income": np.array([np.expm1(11.0)])}
+    z = np.array([(50 - 40) / 10, (11 - 10) / 1, (10 - 2) / 4])
+    score = float(z @ np.array([0.5, -1.0, 0.25]) - 1.0)
+    assert model.score(inputs)[0] == pytest.approx(score)
+    assert model.predict(inputs)[0] == pytest.approx(np.interp(score, [-3, 0, 3], [0, 0.2, 1]))
+
+
+def test_calibration_table_and_ece():
+    p = np.array([0.05, 0.05, 0.15, 0.95])
+    y = np.array([0, 0, 1, 1])
+    table, ece = calibration_table(p, y)
+    assert len(table) == 10 and sum(b.customers for b in table) == 4
+    assert table[0].customers == 2 and table[0].observed_rate == 0.0
+    assert ece == pytest.approx((2 * 0.05 + 0.85 + 0.05) / 4)
+
+
+# ----------------------------------------------------------------------------- synthetic plumbing
+
+
+def test_synthetic_training_carries_the_response_models(synthetic_model):
+    service, card = synthetic_model
+    assert card.response is not None
+    assert {m.model for m in card.response.models} == {"seven_fields", "full_record"}
+    for m in card.response.models:
+        assert m.customers == card.response.holdout_customers
+        assert 0.5 < m.roc_auc <= 1.0           # the synthetic Response depends on the group
+        assert len(m.calibration) == 10 and m.gains.captured[-1] == pytest.approx(1.0)
+    assert service.response_params is not None
+    assert service.response_params.seven_fields.holdout_auc == card.response.model("seven_fields").roc_auc
+
+
+def test_assign_and_render_carry_the_probability(synthetic_model):
+    service, _ = synthetic_model
+    result = service.assign(EXAMPLE)
+    r = result.response
+    assert r is not None and 0.0 <= r.probability <= 1.0
+    assert r.model == "seven_fields" and r.overall_rate == service.response_params.overall_rate
+    assert r.segment_rate == service.response_params.segment_rates[result.segment_key]
+    assert result.model_dump()["response"]["probability"] == r.probability
+    text = render_result(result, load_dialogue_texts())
+    assert "**Next campaign:**" in text and result.segment_name in text
+    assert f"{r.overall_rate:.0%} overall" in text
+
+
+def test_batch_columns_and_ranked_list(synthetic_model, tmp_path):
+    service, _ = synthetic_model
+    raw = tmp_path / "raw.csv"
+    write_customers(generate_customers(400, seed=9), raw, delimiter=",")
+    out = tmp_path / "scored.csv"
+    score_file(service, raw, out)
+    scored = pd.read_csv(out)
+    assert set(scored["response_model"]) == {"full_record"}
+    assert scored["response_probability"].between(0, 1).all()
+    # a seven-field file gets the seven-field model, and the same probability as the chat
+    fields = tmp_path / "fields.csv"
+    frame = pd.DataFrame([EXAMPLE, {**EXAMPLE, "income": 20000}])
+    frame.to_csv(fields, index=False)
+    score_file(service, fields, tmp_path / "fields-out.csv")
+    got = pd.read_csv(tmp_path / "fields-out.csv")
+    assert list(got["response_model"]) == ["seven_fields"] * 2
+    assert got["response_probability"][0] == pytest.approx(service.assign(EXAMPLE).response.probability, abs=1e-4)
+    # the ranked list: the highest probabilities first, only the segment asked for
+    top = tmp_path / "top.csv"
+    key = scored["segment_key"].iloc[0]
+    written = rank_contacts(out, top, 5, segment=key, chunksize=64)
+    ranked = pd.read_csv(top)
+    expected = scored[scored["segment_key"] == key].sort_values("response_probability", ascending=False,
+                                                                 kind="stable").head(5)
+    assert written == len(ranked) == min(5, len(expected))
+    assert list(ranked["ID"]) == list(expected["ID"])
+
+
+def test_cli_score_top(synthetic_model, tmp_path):
+    service, _ = synthetic_model
+    raw = tmp_path / "raw.csv"
+    write_customers(generate_customers(200, seed=4), raw, delimiter=",")
+    out = tmp_path / "out.parquet"
+    proc = subprocess.run([sys.executable, "-m", "assistant", "score", str(raw), "-o", str(out), "--top", "7",
+                           "--model-dir", str(service.model_dir)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    ranked = pd.read_parquet(tmp_path / "out-top7.parquet")
+    assert len(ranked) == 7 and ranked["response_probability"].is_monotonic_decreasing
+
+
+def test_scoring_imports_no_sklearn():
+    code = ("import sys; from assistant.segmentation import SegmentationService; "
+            f"s = SegmentationService.load(); r = s.assign({EXAMPLE!r}); assert r.response is not None; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------- the real file
+
+
+@pytest.mark.realdata
+def test_committed_model_quality_on_the_holdout(service):
+    card = service.card_model
+    assert card.response is not None
+    seven, full = card.response.model("seven_fields"), card.response.model("full_record")
+    assert seven is not None and full is not None
+    # measured on 443 held-out customers (67 responders); the issue's targets (0.80, 0.87, ECE 0.03) are
+    # stated in the card with meets_targets; these floors guard against a broken model
+    assert seven.roc_auc >= 0.74 and full.roc_auc >= 0.87
+    assert seven.brier < seven.brier_base_rate and full.brier < full.brier_base_rate
+    assert seven.ece <= 0.06 and full.ece <= 0.06
+    assert full.lift_top10 > 3.0 and seven.lift_top10 > 2.0
+    assert seven.meets_targets == (seven.roc_auc >= 0.80 and seven.ece <= 0.03)
+
+
+@pytest.mark.realdata
+def test_file_scored_by_the_model_ranks_the_untouched_holdout(real_data, service, tmp_path, real_data_path):
+    """Score the real file with the committed model; on the held-out rows (training never saw them) the
+    file's probabilities reproduce the card's AUC, and the full-record model is used for every row."""
+    from sklearn.model_selection import train_test_split
+
+    rs = service.card_model.response
+    y = pd.to_numeric(real_data.raw["Response"]).to_numpy()
+    _, test_rows = train_test_split(np.arange(len(y)), test_size=rs.holdout_share, stratify=y,
+                                    random_state=rs.holdout_seed)
+    out = tmp_path / "scored.csv"
+    score_file(service, real_data_path, out)
+    scored = pd.read_csv(out)
+    ids = real_data.raw["ID"].astype(int).to_numpy()[np.sort(test_rows)]
+    held = scored.set_index("ID").loc[ids]
+    assert set(held["response_model"]) == {"full_record"}
+    auc = roc_auc_score(y[np.sort(test_rows)], held["response_probability"])
+    assert auc == pytest.approx(rs.model("full_record").roc_auc, abs=0.005)
+    assert auc >= 0.87
+
+
+@pytest.mark.realdata
+def test_retrain_reproduces_the_committed_response_models(real_data, service):
+    params, summary = train_response(real_data, np.array(["x"] * len(real_data.features)),
+                                     seed=service.card_model.seed)
+    committed = service.response_params
+    assert params.seven_fields.coef == pytest.approx(committed.seven_fields.coef, rel=1e-6, abs=1e-9)
+    assert [m.roc_auc for m in summary.models] == pytest.approx(
+        [m.roc_auc for m in service.card_model.response.models])
+    X = real_data.features.to_numpy(dtype=float)
+    p = params.seven_fields.predict(seven_field_inputs(X))
+    assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
+
+
+def test_load_customers_keeps_response(real_data_path):
+    data = load_customers(real_data_path)
+    assert "Response" in data.raw.columns
