@@ -135,7 +135,7 @@ def build_pca_plot(service: SegmentationService, texts: AppTexts) -> PcaPlot:
 
 def result_plot(service: SegmentationService, plot: PcaPlot, result: SegmentResult) -> PlotData:
     """The plot with ``result``'s customer marked."""
-    xy = service.project(CustomerProfile.model_construct(**result.customer))
+    xy = service.project(CustomerProfile.model_validate(result.customer))
     return plot.figure(xy, result.segment_name)
 
 

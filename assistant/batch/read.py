@@ -18,10 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from assistant.core.errors import DataFileError
-from assistant.model.data import (
-    DATE_FORMATS,
-    detect_date_format,
-)
+from assistant.model.dates import latest_year
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -187,21 +184,17 @@ _FOUR_DIGIT_YEAR = re.compile(r"(?<!\d)(1[89]\d\d|2[01]\d\d)(?!\d)")
 
 
 def _year_from_dates(values: list[str]) -> int | None:
-    """The latest year among date strings: the format that parses them all (assistant.model.data's rule),
-    or else the one that parses most of them (a few broken dates do not block the file)."""
+    """The latest year among date strings by the training loader's rule (:mod:`assistant.model.dates`), or
+    else, when the column has no single format (a few broken dates do not block the file), the latest
+    four-digit year written in them."""
     cleaned = pd.Series(sorted({v.strip() for v in values if v and v.strip()}), dtype=object)
     if cleaned.empty:
         return None
-    try:
-        fmt = detect_date_format(cleaned)
-    except DataFileError:
-        counts = {f: int(pd.to_datetime(cleaned, format=f, errors="coerce").notna().sum()) for f in DATE_FORMATS}
-        fmt = max(DATE_FORMATS, key=lambda f: counts[f])
-        if counts[fmt] == 0:            # another format ("2012-09-04 00:00:00", "04-Sep-2012"): only the year
-            years = [int(y[0]) for y in (_FOUR_DIGIT_YEAR.findall(v) for v in cleaned) if len(y) == 1]
-            return max(years) if years else None
-    latest = pd.to_datetime(cleaned, format=fmt, errors="coerce").max()
-    return None if pd.isna(latest) else int(latest.year)
+    year = latest_year(cleaned)
+    if year is not None:
+        return year
+    years = [int(y[0]) for y in (_FOUR_DIGIT_YEAR.findall(v) for v in cleaned) if len(y) == 1]
+    return max(years) if years else None
 
 
 def file_collection_year(plan: FilePlan, *, chunksize: int = 1_000_000) -> int | None:

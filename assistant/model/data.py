@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 
 from assistant.core.errors import DataFileError
 from assistant.core.fields import FIELD_NAMES, FIELDS
+from assistant.model.dates import detect_date_format, order_is_ambiguous
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ ALL_COLUMNS = (
     "NumStorePurchases", "NumWebVisitsMonth", "AcceptedCmp3", "AcceptedCmp4", "AcceptedCmp5",
     "AcceptedCmp1", "AcceptedCmp2", "Complain", "Z_CostContact", "Z_Revenue", "Response",
 )
-DATE_FORMATS = ("%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d", "%d.%m.%Y", "%m/%d/%Y")
 MAX_AGE = 100
 MAX_PLAUSIBLE_INCOME = 500_000
 DELIMITERS = ("\t", ";", ",")
@@ -70,6 +70,7 @@ class CleaningReport:
     collection_year: int
     delimiter: str
     date_format: str
+    date_order_ambiguous: bool = False   # a/b/yyyy dates with no part above 12: read day first, the year exact
 
     def as_dict(self) -> CleaningSummary:
         return {
@@ -108,21 +109,6 @@ def detect_delimiter(header_line: str) -> str:
     if counts[best] == 0:
         raise DataFileError("cannot find a delimiter in the header line (expected tab, semicolon or comma)")
     return best
-
-
-def detect_date_format(values: pd.Series) -> str:
-    """The first of DATE_FORMATS that parses every non-empty value."""
-    sample = values.dropna().astype(str).str.strip()
-    sample = sample[sample != ""]
-    if sample.empty:
-        raise DataFileError("Dt_Customer has no dates")
-    for fmt in DATE_FORMATS:
-        parsed = pd.to_datetime(sample, format=fmt, errors="coerce")
-        if parsed.notna().all():
-            return fmt
-    raise DataFileError(
-        f"Dt_Customer={sample.iloc[0]!r} is not a date in a known format (dd-mm-yyyy, dd/mm/yyyy, yyyy-mm-dd)"
-    )
 
 
 def _decode(raw: bytes) -> str:
@@ -230,7 +216,8 @@ def clean_customers(frame: pd.DataFrame, *, delimiter: str = "\t") -> CustomerDa
 
     kept = features[keep].astype({f.name: ("int64" if f.integer else "float64") for f in FIELDS})
     report = CleaningReport(rows_in=rows_in, rows_kept=int(keep.sum()), dropped=dropped,
-                            collection_year=collection_year, delimiter=delimiter, date_format=date_format)
+                            collection_year=collection_year, delimiter=delimiter, date_format=date_format,
+                            date_order_ambiguous=order_is_ambiguous(frame["Dt_Customer"], date_format))
     log.info("cleaned customer file: %d rows in, %d kept, dropped %s", rows_in, report.rows_kept, dropped)
     return CustomerData(raw=frame[keep].reset_index(drop=True), features=kept.reset_index(drop=True)[list(FIELD_NAMES)],
                         report=report)

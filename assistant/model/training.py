@@ -253,7 +253,7 @@ def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, se
         trained_at=trained_at,
         model_version=f"{trained_at[:10]}-k{k_final}-s{seed}-{data.sha256[:8]}",
         data=DataSummary(sha256=data.sha256, **data.report.as_dict(),
-                         age_note=f"age is computed relative to {collection_year}, the year of the latest Dt_Customer"),
+                         age_note=_age_note(data, collection_year)),
         feature_names=list(FIELD_NAMES),
         k=k_final,
         k_reason=k_reason,
@@ -287,6 +287,14 @@ def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, se
 
 
 # ----------------------------------------------------------------------------- writing
+
+
+def _age_note(data: CustomerData, collection_year: int) -> str:
+    note = f"age is computed relative to {collection_year}, the year of the latest Dt_Customer"
+    if data.report.date_order_ambiguous:
+        note += ("; no Dt_Customer decides the day/month order (no part above 12), so dates were read day "
+                 "first: the year, which is all the age needs, is exact, the day and month may be swapped")
+    return note
 
 
 def write_model(bundle: ModelBundle, card: ModelCard, out_dir: str | Path, *, plots: bool = True) -> Path:
