@@ -36,7 +36,7 @@ import html
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -302,10 +302,11 @@ def _assistant_tab(service: SegmentationService, settings: Settings, dialogue: D
     greeting = start_session(dialogue)
     pca = build_pca_plot(service, texts)
     view = build_result_view(service, dialogue, texts)
+    opening: list[Any] = list(greeting.history)
     with gr.Row(equal_height=False, elem_id="assistant-row"):
         with gr.Column(scale=5, min_width=420, elem_id="chat-column"):
             chatbot = gr.Chatbot(
-                value=cast("list[Any]", list(greeting.history)), label=texts.chat.label, show_label=False, elem_id="chat", height=620,
+                value=opening, label=texts.chat.label, show_label=False, elem_id="chat", height=620,
                 layout="bubble", latex_delimiters=[], sanitize_html=True, render_markdown=True,
                 autoscroll=False,  # SHOW_ANSWER_JS scrolls instead
                 feedback_options=None, buttons=["copy"], group_consecutive_messages=False,
