@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from assistant.adapters.response_panel import response_section
 from assistant.adapters.result_card import CardTexts, answer_html
 from assistant.adapters.segments_tab import segment_profiles_section
 from assistant.conversation.dialogue import Dialogue
@@ -444,6 +445,8 @@ def _segments_tab(service: SegmentationService, texts: AppTexts) -> None:
     # What marketing reads (each segment's profile) before how the number of segments was chosen.
     gr.Markdown(f"### {s.profiles_heading}\n{s.profiles_intro}", elem_id="profiles-heading")
     segment_profiles_section(service)  # a profile page per segment: product, channel and campaign mix
+    # every probability the app shows has the model's holdout quality here, beside its calibration and gains
+    response_section(service, texts, min_width=NARROW_BLOCK)
     gr.Markdown(f"### {s.selection_heading}\n"
                 + s.selection_intro.format(k=card["k"], k_reason=card["k_reason"], elbow=card["elbow"]["k"]))
     plots = card.get("plots", {})

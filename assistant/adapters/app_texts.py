@@ -127,6 +127,45 @@ class SegmentsTexts(TextModel):
     }
 
 
+class ResponseColumns(StrictModel):
+    model: str
+    roc_auc: str
+    pr_auc: str
+    brier: str
+    ece: str
+    lift: str
+    verdict: str
+
+
+class ResponseTexts(TextModel):
+    """The Segments tab's section on the response model: its holdout quality and two plots."""
+
+    heading: str
+    intro: str
+    table_label: str
+    auc: str
+    ece: str
+    brier: str
+    lift: str
+    met: str
+    missed: str
+    models: dict[str, str]
+    columns: ResponseColumns
+    calibration_title: str
+    calibration_x: str
+    calibration_y: str
+    perfect: str
+    gains_title: str
+    gains_x: str
+    gains_y: str
+    random: str
+
+    placeholders: ClassVar[Placeholders] = {
+        "intro": {"holdout", "training", "share", "overall"}, "auc": {"auc", "target"},
+        "ece": {"ece", "target"}, "brier": {"brier", "base"}, "lift": {"lift10", "lift20"},
+    }
+
+
 class TabTexts(StrictModel):
     assistant: str
     segments: str
@@ -144,6 +183,7 @@ class AppTexts(StrictModel):
     card: CardTexts
     plot: PlotTexts
     segments: SegmentsTexts
+    response: ResponseTexts
 
 
 def load_app_texts(knowledge_dir: str | Path | None = None) -> AppTexts:
