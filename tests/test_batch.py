@@ -606,3 +606,18 @@ def test_cli_exit_2_on_unreadable_files(tmp_path):
     assert done.returncode == 2 and "--chunksize=0 is below the minimum of 1" in done.stderr
     done = cli(tmp_path / "few.csv", "-o", tmp_path / "out.csv", "--scheduler", "tcp://x:1")
     assert done.returncode == 2 and "--scheduler needs --engine dask" in done.stderr
+
+
+def test_expected_responders_are_the_sums_of_the_ranked_probabilities(service, tmp_path):
+    frame = fields_frame(500, seed=31)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    summary = score_file(service, tmp_path / "in.csv", tmp_path / "out.csv", chunksize=64)
+    expected = summary.expected_responders
+    assert expected is not None
+    p = np.sort(pd.read_csv(tmp_path / "out.csv")["response_probability"].to_numpy())[::-1]
+    n = summary.rows_scored
+    assert len(p) == n and (expected.top10_rows, expected.top20_rows) == (-(-n // 10), -(-n // 5))
+    assert expected.all == pytest.approx(p.sum(), abs=1e-3 * n)     # the file rounds to 4 decimals
+    assert expected.top10 == pytest.approx(p[:expected.top10_rows].sum(), abs=0.05)
+    assert expected.top20 == pytest.approx(p[:expected.top20_rows].sum(), abs=0.05)
+    assert expected.top10 <= expected.top20 <= expected.all

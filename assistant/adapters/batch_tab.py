@@ -136,6 +136,8 @@ def score_upload(service: SegmentationService, settings: Settings, texts: UiText
         lines = [texts.done.format(rows_scored=summary.rows_scored, rows_read=summary.rows_read,
                                    seconds=summary.seconds, duration=format_duration(summary.seconds))]
         lines.append(texts.errors.format(rows_failed=summary.rows_failed) if summary.rows_failed else texts.no_errors)
+        if summary.expected_responders is not None:
+            lines.append(texts.expected.format(**summary.expected_responders.model_dump(), rows=summary.rows_scored))
         return UploadResult("\n\n".join(lines), summary, scored,
                             Path(summary.errors_path) if summary.errors_path else None)
     finally:

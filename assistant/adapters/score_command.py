@@ -67,6 +67,9 @@ def format_summary(summary: BatchSummary, texts: CliTexts) -> str:
         lines.append(texts.errors.format(rows_failed=summary.rows_failed, errors_path=summary.errors_path))
     else:
         lines.append(texts.no_errors)
+    expected = summary.expected_responders
+    if expected is not None:
+        lines.append(texts.expected.format(**expected.model_dump(), rows=summary.rows_scored))
     return "\n".join(lines)
 
 

@@ -32,7 +32,7 @@ from assistant.batch.inspect import (
     inspect_file,
 )
 from assistant.batch.read import _Chunk, _chunks, _NeedsFallback, file_collection_year
-from assistant.batch.summary import BatchSummary, _totals
+from assistant.batch.summary import BatchSummary, ExpectedResponders, _totals
 from assistant.batch.validate import _validate, _Validated, number_types
 from assistant.batch.write import (
     _csv_safe,
@@ -112,6 +112,7 @@ class _Run:
         self.full_columns = _full_record_columns(plan) if self.response is not None and \
             self.response.full_record is not None else None
         self.response_models = pa.array(list(RESPONSE_MODELS), type=pa.string())
+        self.probabilities: list[np.ndarray] = []
 
     # -- schemas
     def _input_fields(self, schema: pa.Schema) -> list[pa.Field]:
@@ -202,6 +203,7 @@ class _Run:
             if ok.any():
                 p = np.where(ok, rp.full_record.predict({k: np.where(ok, v, 0.0) for k, v in inputs.items()}), p)
                 which = ok.astype(np.int32)
+        self.probabilities.append(p.astype(np.float32))   # 4 bytes a row, for the expected responders
         model = pa.DictionaryArray.from_arrays(pa.array(which), self.response_models)
         return [pa.array(np.round(p, PROBABILITY_DECIMALS)), model if self.fmt == "csv" else model.dictionary_decode()]
 
@@ -338,7 +340,8 @@ def _score_with(service: SegmentationService, plan: FilePlan, input_path: Path, 
         input_format=plan.layout, file_type=plan.file_type, output_format=fmt,
         collection_year=year, rows_read=run.rows_read, rows_scored=int(run.counts.sum()),
         rows_failed=run.rows_failed, segments=_totals(service, run.counts, run.sums),
-        seconds=time.perf_counter() - started)
+        seconds=time.perf_counter() - started,
+        expected_responders=ExpectedResponders.of(np.concatenate(run.probabilities)) if run.probabilities else None)
 
 
 # ============================================================================ command line

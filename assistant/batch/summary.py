@@ -25,6 +25,24 @@ class SegmentTotals(BaseModel):
     averages: dict[str, float | None] = Field(description="mean of each field over the segment's scored rows")
 
 
+class ExpectedResponders(BaseModel):
+    """How many of a scored file's customers should accept the next campaign, by the calibrated
+    probabilities: the sum of the probabilities of the top 10%, the top 20% and all scored rows."""
+
+    top10: float
+    top20: float
+    all: float
+    top10_rows: int
+    top20_rows: int
+
+    @classmethod
+    def of(cls, probabilities: np.ndarray) -> ExpectedResponders:
+        p = np.sort(np.asarray(probabilities, dtype=np.float64))[::-1]
+        n10, n20 = int(np.ceil(0.1 * len(p))), int(np.ceil(0.2 * len(p)))
+        return cls(top10=float(p[:n10].sum()), top20=float(p[:n20].sum()), all=float(p.sum()),
+                   top10_rows=n10, top20_rows=n20)
+
+
 class BatchSummary(BaseModel):
     """What a batch run did. ``rows_read == rows_scored + rows_failed``."""
 
@@ -40,6 +58,9 @@ class BatchSummary(BaseModel):
     rows_failed: int
     segments: list[SegmentTotals]
     seconds: float
+    expected_responders: ExpectedResponders | None = Field(
+        default=None, description="responders to expect in the top 10%, top 20% and all scored rows "
+                                  "(None without a response model)")
 
     @property
     def counts(self) -> dict[str, int]:

@@ -29,9 +29,11 @@ class CliTexts(_Texts):
     no_errors: str = Field(min_length=1)
     partitions: str = Field(min_length=1)
     top_list: str = Field(min_length=1)
+    expected: str = Field(min_length=1)
 
     placeholders: ClassVar[Placeholders] = {
         "top_list": {"rows", "output"},
+        "expected": {"top10", "top10_rows", "top20", "top20_rows", "all", "rows"},
         "progress": {"input", "rows", "percent"},
         "partition_progress": {"input", "done", "total"},
         "scored": {"rows_scored", "rows_read", "seconds", "duration", "output"},
@@ -63,8 +65,10 @@ class UiTexts(_Texts):
     chart_title: str = Field(min_length=1)
     chart_x: str = Field(min_length=1)
     chart_y: str = Field(min_length=1)
+    expected: str = Field(min_length=1)
 
     placeholders: ClassVar[Placeholders] = {
+        "expected": {"top10", "top10_rows", "top20", "top20_rows", "all", "rows"},
         "progress": {"rows"},
         "too_large": {"size_mb", "limit_mb"},
         "failed": {"error"},
