@@ -20,7 +20,7 @@ from assistant.conversation.texts import DialogueTexts, load_dialogue_texts
 from assistant.core.errors import KnowledgeBaseError
 from assistant.core.fields import FIELD_NAMES, FIELDS, FIELDS_BY_NAME
 from assistant.core.knowledge import default_knowledge_dir
-from assistant.core.schemas import ProfileDraft
+from assistant.core.schemas import CustomerProfile, ProfileDraft
 from assistant.model.segmentation import SegmentationService
 
 SEGMENT_KEYS = ("casual_shoppers", "vip_customers", "browsers_without_conversion", "digital_enthusiasts")
@@ -819,3 +819,39 @@ def test_a_table_in_the_chat(dialogue):
     (several,) = talk(dialogue, "| age | income |\n|---|---|\n| 38 | 71000 |\n| 40 | 50000 |")
     assert "That table has 2 customers" in several.reply and "**Batch** tab" in several.reply
     assert several.state.profile.filled() == {}
+
+
+# ---------------------------------------------------------------------------- the chance to respond
+
+FULL = "age 38, income 71k, spent 1200, 5 web purchases, 7 store purchases, 6 web visits a month, last purchase 14 days ago"
+
+
+def test_who_to_target_ranks_the_segments_by_their_response_rate(dialogue, service):
+    reply = talk(dialogue, "who should I target?")[-1].reply
+    rates = service.card["response"]["segment_rates"]
+    order = [service.segment_name(k) for k, _ in sorted(rates.items(), key=lambda kv: -kv[1])]
+    positions = [reply.index(f"**{name}**") for name in order]
+    assert positions == sorted(positions), reply
+    assert "--top" in reply
+
+
+def test_why_is_her_chance_high_names_the_values_that_drive_it(dialogue):
+    turns = talk(dialogue, FULL, "why is her chance so high?")
+    result = turns[0].result
+    assert result is not None and result.response is not None
+    reply = turns[-1].reply
+    assert f"{result.response.probability:.0%}" in reply
+    labels = [d.field for d in result.response.drivers]
+    assert labels and any(f.short_lower in reply for f in FIELDS if f.name in labels)
+
+
+def test_why_chance_before_the_customer_is_complete_asks_for_the_values(dialogue, texts):
+    assert texts.replies.why_chance_incomplete in talk(dialogue, "why is her chance so high?")[-1].reply
+
+
+def test_a_what_if_shows_how_the_chance_moves(dialogue, service):
+    turns = talk(dialogue, FULL, "what if she spent 2000?")
+    result = turns[0].result
+    before = result.response.probability
+    after = service.assign(CustomerProfile(**{**result.customer, "total_spending": 2000})).response.probability
+    assert f"from {before:.0%} to {after:.0%}" in turns[-1].reply

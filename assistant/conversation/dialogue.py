@@ -21,6 +21,7 @@ from assistant.conversation.render import (
     _table,
     _words,
     render_result,
+    response_sentence,
     user_text,
 )
 from assistant.conversation.state import DialogueState, Turn
@@ -499,7 +500,36 @@ class Dialogue:
             line = r.what_if_changed.format(changes=changes, old_segment=result.segment_name,
                                             new_segment=hypothetical.segment_name,
                                             confidence=hypothetical.confidence.text)
-        return self._turn(state, [line, r.what_if_footer], result)
+        lines = [line]
+        if result.response is not None and hypothetical.response is not None:
+            lines.append(r.what_if_response.format(old=_share(result.response.probability),
+                                                   new=_share(hypothetical.response.probability)))
+        return self._turn(state, [*lines, r.what_if_footer], result)
+
+    def _target(self, state: DialogueState) -> Turn:
+        """Who to contact first: the segments by their response rate, then how to rank a file's customers."""
+        r = self.texts.replies
+        response = self.service.card.get("response") or {}
+        rates: dict[str, float] = response.get("segment_rates") or {}
+        overall = response.get("overall_rate")
+        if not rates or not overall:
+            return self._with_followup(state, [r.target_none])
+        ranking = "\n".join(
+            r.target_line.format(segment_name=self.service.segment_name(key), rate=_share(rate),
+                                 lift=f"{rate / overall:.1f}x")
+            for key, rate in sorted(rates.items(), key=lambda kv: -kv[1]))
+        return self._with_followup(state, [r.target.format(ranking=ranking, overall_rate=_share(overall))])
+
+    def _why_chance(self, state: DialogueState) -> Turn:
+        """Why this customer's chance is what it is: the response sentence with its drivers."""
+        r = self.texts.replies
+        state, result = self._settle(state)
+        if result is None:
+            return self._with_followup(state, [r.why_chance_incomplete])
+        sentence = response_sentence(result, self.texts)
+        if not sentence:
+            return self._with_followup(state, [r.target_none])
+        return self._turn(state, [r.why_chance.format(sentence=sentence)], result)
 
     # ------------------------------------------------------------------ the segments
 
@@ -625,6 +655,8 @@ INTENTS: tuple[Intent, ...] = (
                                                                 or d._only(m.norm, "confirm_yes")),
            Dialogue._confirm, plain=True),
     # questions and commands, in a message that states no customer values
+    Intent("why_chance", _said("why_chance"), lambda d, m: d._why_chance(m.state), plain=True),
+    Intent("target", _said("target"), lambda d, m: d._target(m.state), plain=True),
     Intent("insight", _always, Dialogue._reply_insight, plain=True),
     Intent("correction", lambda d, m: bool(m.state.last_field) and _said("correction")(d, m),
            Dialogue._reply_correction, plain=True),

@@ -63,6 +63,12 @@ class ReplyTexts(TextModel):
     what_if_same: Template
     what_if_changed: Template
     what_if_footer: Template
+    what_if_response: Template
+    target: Template
+    target_line: Template
+    target_none: Template
+    why_chance: Template
+    why_chance_incomplete: Template
     change: Template
     list_and: Template
     versus: Template
@@ -106,6 +112,10 @@ class ReplyTexts(TextModel):
         "what_if_rejected": {"error", "problem", *_NAMES, *_RANGE},
         "what_if_same": {"changes", "segment_name", "confidence"},
         "what_if_changed": {"changes", "old_segment", "new_segment", "confidence"},
+        "what_if_response": {"old", "new"},
+        "target": {"ranking", "overall_rate"},
+        "target_line": {"segment_name", "rate", "lift"},
+        "why_chance": {"sentence"},
         "change": {*_NAMES, "old", "new"},
         "list_and": {"items", "last"},
         "versus": {"left", "right"},
@@ -209,6 +219,8 @@ class Triggers(StrictModel):
     birth_year: _Phrases = Field(min_length=1)
     confirm_yes: _Phrases = Field(min_length=1)
     confirm_no: _Phrases = Field(min_length=1)
+    target: _Phrases = Field(min_length=1)
+    why_chance: _Phrases = Field(min_length=1)
 
     @field_validator("*")
     @classmethod
