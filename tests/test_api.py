@@ -365,6 +365,7 @@ def test_every_valid_profile_is_segmented_like_the_service(client, service, prof
 # ---------------------------------------------------------------------------- schemathesis
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["positive", "negative"])
 def test_openapi_contract_holds_and_nothing_is_a_500(app, mode):
     """Schemathesis generates requests from /openapi.json for every operation (valid ones, then

@@ -412,6 +412,7 @@ def test_extra_tabs_hook_is_called_inside_the_blocks(service, dialogue):
     assert any(getattr(b, "elem_id", None) == "batch-marker" for b in demo.blocks.values())
 
 
+@pytest.mark.slow
 def test_importing_the_app_does_no_work():
     code = ("import sys, assistant.adapters.app\n"
             "print(sorted(m for m in ('sklearn', 'plotly', 'joblib', 'matplotlib') if m in sys.modules))")

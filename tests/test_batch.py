@@ -596,6 +596,7 @@ def test_cli_scores_and_prints_the_summary(tmp_path):
     assert len(read_out(tmp_path / "out.csv")) == len(frame) - 1
 
 
+@pytest.mark.slow
 def test_cli_exit_2_on_unreadable_files(tmp_path):
     (tmp_path / "few.csv").write_text("age,income\n1,2\n")
     done = cli(tmp_path / "few.csv", "-o", tmp_path / "out.csv")

@@ -61,6 +61,7 @@ def test_missing_model_dir_exits_2(tmp_path):
     assert out.returncode == 2 and "segment-assistant train" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_train_on_synthetic_data(synthetic_file, tmp_path):
     out = run("train", "--data", str(synthetic_file), "--out", str(tmp_path / "m"), "--seed", "3")
     assert out.returncode == 0, out.stderr
@@ -80,6 +81,7 @@ def test_every_command_takes_model_dir():
         assert parser.parse_args([*command, "--model-dir", "/tmp/m"]).model_dir == Path("/tmp/m"), command
 
 
+@pytest.mark.slow
 def test_train_refuses_bad_k_and_missing_file(tmp_path):
     out = run("train", "--data", str(tmp_path / "none.csv"), "--out", str(tmp_path / "m"))
     assert out.returncode == 2 and "does not exist" in out.stderr

@@ -72,6 +72,7 @@ def test_a_re_exported_file_cleans_like_the_original(synthetic_file, tmp_path):
     assert np.array_equal(again.features.to_numpy(), original.features.to_numpy())
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_the_real_file_re_exported_trains_the_same_segments(real_data_path, knowledge, tmp_path):
     from assistant.model.training import train

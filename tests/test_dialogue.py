@@ -705,6 +705,7 @@ _drafts = st.fixed_dictionaries({}, optional={
              else st.floats(f.minimum, min(f.maximum, 200_000), allow_nan=False)) for f in FIELDS})
 
 
+@pytest.mark.slow
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(draft=_drafts, pending=st.sampled_from([None, *FIELD_NAMES]), messages=st.lists(_messages, min_size=1, max_size=5))

@@ -563,6 +563,7 @@ def _read_response(sock: socket.socket) -> str:
     return (head + b"\r\n\r\n" + body).decode()
 
 
+@pytest.mark.slow
 def test_a_200_mb_upload_is_refused_by_the_server_before_it_is_sent(service):
     """Content-Length says 200 MB: 413 at once (only the headers travel), and the server keeps serving.
     Without Content-Length (chunked), the body is cut off as soon as it passes the limit."""
@@ -611,6 +612,7 @@ def _score_through_the_app(http: httpx.Client, content: bytes, name: str) -> tup
     return uploaded, data
 
 
+@pytest.mark.slow
 def test_uploads_and_downloads_are_deleted_after_use_in_the_served_app(tmp_path, texts):
     """A real server (its own temp folders): each upload is deleted once scored or refused; request
     folders older than the TTL go at the next request; on shutdown Gradio deletes its copies."""
@@ -646,6 +648,7 @@ def test_uploads_and_downloads_are_deleted_after_use_in_the_served_app(tmp_path,
     assert left == [], f"Gradio's cache still holds {left}"
 
 
+@pytest.mark.slow
 def test_no_scored_customer_file_outlives_the_server(tmp_path):
     temp = tmp_path / "tmp"
     temp.mkdir()

@@ -500,6 +500,7 @@ _PIECES = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=None)
 @given(st.text(alphabet=st.characters(codec=None), max_size=300), st.sampled_from([None, *FIELD_NAMES]))
 def test_arbitrary_text_never_raises(text, pending):
@@ -508,6 +509,7 @@ def test_arbitrary_text_never_raises(text, pending):
 
 
 @settings(max_examples=2000, deadline=None)
+@pytest.mark.slow
 @given(st.lists(_PIECES, max_size=25), st.sampled_from([" ", "", "  ", "_"]),
        st.sampled_from([None, *FIELD_NAMES]))
 def test_synonym_number_markup_soup_never_raises(pieces, joiner, pending):

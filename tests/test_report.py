@@ -115,6 +115,7 @@ def test_run_report_keeps_the_previous_file_when_it_fails(tmp_path, service):
     assert out.read_text() == "previous"
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_report_opens_offline_in_chromium(card_report):
     need_chromium()

@@ -20,6 +20,9 @@ from assistant.model.segmentation import SegmentationService
 from assistant.model.synthetic import generate_customers, write_customers
 from assistant.model.training import train, write_model
 
+# each test trains models: the fast loop (-m 'not slow') leaves them to CI
+pytestmark = pytest.mark.slow
+
 EXAMPLE = {"age": 38, "income": 71000, "total_spending": 1200, "web_purchases": 5, "store_purchases": 7,
            "web_visits_per_month": 6, "recency_days": 14}
 

@@ -17,6 +17,9 @@ from assistant.model.data import load_customers
 from assistant.model.segmentation import SegmentationService, load_card
 from assistant.model.training import choose_k, find_elbow, fit_pipeline, name_clusters, train, write_model
 
+# each test trains models: the fast loop (-m 'not slow') leaves them to CI
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def real_model(real_data, knowledge):

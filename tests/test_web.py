@@ -264,6 +264,7 @@ def _stop(proc: subprocess.Popen, sig: int = signal.SIGINT) -> int:
         raise
 
 
+@pytest.mark.slow
 def test_share_without_internet_says_so_and_keeps_serving():
     # A dead proxy for all outgoing traffic makes "no internet" certain, even on a machine that has it.
     dead = "http://127.0.0.1:9"
@@ -284,6 +285,7 @@ def test_share_without_internet_says_so_and_keeps_serving():
     assert code == 0
 
 
+@pytest.mark.slow
 def test_serve_starts_and_chats():
     started = time.monotonic()
     proc, out = _serve_process()
