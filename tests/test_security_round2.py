@@ -278,7 +278,7 @@ def _damage(target: Path, how: str) -> None:
         target.chmod(0)
 
 
-@pytest.mark.parametrize("which", ["card", "bundle"])
+@pytest.mark.parametrize("which", ["card", "scoring_file"])   # what predict reads (never the pickle)
 @pytest.mark.parametrize("how, says", [("a folder", "is a folder"), ("a FIFO", "is not a regular file"),
                                        ("a broken link", "is a broken link"), ("unreadable", "cannot be read")])
 def test_an_unreadable_model_file_is_one_line_and_exit_2(tmp_path, which, how, says):
@@ -289,7 +289,7 @@ def test_an_unreadable_model_file_is_one_line_and_exit_2(tmp_path, which, how, s
     model = tmp_path / "models"
     shutil.copytree(ROOT / "models", model)
     card = json.loads((model / "model_card.json").read_text())
-    target = model / ("model_card.json" if which == "card" else card["bundle_file"])
+    target = model / ("model_card.json" if which == "card" else card[which])
     _damage(target, how)
     done = _predict(model)
     err = done.stderr.strip()

@@ -26,6 +26,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.core.files import process_alive
+
 GRADIO_TEMP_ENV = "GRADIO_TEMP_DIR"
 FOLDER_PREFIX = "segment-assistant-"
 CACHE_TTL_SECONDS = 3600
@@ -35,16 +37,6 @@ CACHE_SWEEP_SECONDS = 600
 def gradio_folder() -> Path:
     """Where Gradio keeps uploads and served files, by Gradio's own rule (resolved)."""
     return Path(os.environ.get(GRADIO_TEMP_ENV) or Path(tempfile.gettempdir()) / "gradio").resolve()
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
 
 
 def remove_orphans(parent: Path, prefix: str) -> int:

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from assistant.batch.inspect import PARQUET_SUFFIXES, FileType
 from assistant.batch.validate import _is_text
 from assistant.core.errors import DataFileError
+from assistant.core.files import process_alive
 
 _RISKY = r"^[=+\-@\t\r]"
 _PLAIN_NUMBER = r"^\s*[+-]?(\d[\d,]*(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
@@ -65,16 +66,6 @@ def neutralise_name(name: str) -> str:
 # ============================================================================ writing
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
-
-
 class _AtomicPath:
     """A temporary file beside ``final``, renamed onto it by commit() and removed by discard()."""
 
@@ -90,7 +81,7 @@ class _AtomicPath:
         prefix = f".{self.final.name}."
         for sibling in self.final.parent.glob(f"{glob.escape(prefix)}*.part"):
             pid = sibling.name[len(prefix):].split(".", 1)[0]
-            if pid.isdigit() and not _process_alive(int(pid)):
+            if pid.isdigit() and not process_alive(int(pid)):
                 sibling.unlink(missing_ok=True)
 
     def commit(self) -> None:
