@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assistant.core.errors import DataFileError
@@ -70,8 +71,17 @@ def _full_record_columns(plan: FilePlan) -> dict[str, int] | None:
 
 
 def _as_numbers(arr: pa.Array) -> np.ndarray:
-    return pd.to_numeric(pd.Series(arr.to_pandas(), dtype=object).astype(str).str.strip()
-                         .str.replace(",", "", regex=False), errors="coerce").to_numpy(dtype=np.float64)
+    """A column as float64, NaN where a cell is not a number: pyarrow's cast for clean columns (the common
+    case, vectorised in C++), pandas' to_numeric for the rest."""
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        return np.asarray(arr.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    try:
+        trimmed = pc.utf8_trim_whitespace(arr)
+        cast = pc.cast(pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed), pa.float64())
+        return np.asarray(cast.to_numpy(zero_copy_only=False), dtype=np.float64)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return pd.to_numeric(pd.Series(arr.to_pandas(), dtype=object).astype(str).str.strip()
+                             .str.replace(",", "", regex=False), errors="coerce").to_numpy(dtype=np.float64)
 
 
 def _as_text(arr: pa.Array) -> np.ndarray:
@@ -113,6 +123,7 @@ class _Run:
             self.response.full_record is not None else None
         self.response_models = pa.array(list(RESPONSE_MODELS), type=pa.string())
         self.probabilities: list[np.ndarray] = []
+        self.date_format: str | None = None
 
     # -- schemas
     def _input_fields(self, schema: pa.Schema) -> list[pa.Field]:
@@ -182,6 +193,15 @@ class _Run:
             pending.pop().result()
         pending.append(pool.submit(self.writer.write, out))
 
+    def _date_format(self, dates: np.ndarray) -> str | None:
+        """The file's Dt_Customer format (one rule for the whole file), found on the first chunk that has one."""
+        if self.date_format is None:
+            try:
+                self.date_format = detect_date_format(pd.Series(dates))
+            except DataFileError:
+                return None
+        return self.date_format
+
     def _response_columns(self, X: np.ndarray, kept: pa.RecordBatch) -> list[pa.Array]:
         """``response_probability`` and ``response_model`` for the scored rows: the full-record model where
         the row has every column it reads, the seven-field model otherwise."""
@@ -192,10 +212,7 @@ class _Run:
         if self.full_columns is not None and rp.full_record is not None:
             cols = self.full_columns
             dates = _as_text(kept.column(cols["Dt_Customer"]))
-            try:
-                fmt: str | None = detect_date_format(pd.Series(dates))
-            except DataFileError:
-                fmt = None
+            fmt = self._date_format(dates)
             tenure = tenure_days(dates, rp.reference_date, fmt) if fmt else np.full(len(X), np.nan)
             numbers = {c: _as_numbers(kept.column(cols[c])) for c in FULL_RECORD_NUMERIC}
             inputs = full_record_inputs(X, numbers.__getitem__, lambda c: _as_text(kept.column(cols[c])), tenure)

@@ -73,10 +73,10 @@ def imported(args: list[str], cwd: Path) -> list[str]:
     code = ("import runpy, sys\n"
             f"sys.argv = ['segment-assistant', *{args!r}]\n"
             "try:\n    runpy.run_module('assistant', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-            f"print(','.join(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})))")
+            f"print('HEAVY:' + ','.join(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})))")
     out = subprocess.run([PY, "-c", code], cwd=cwd, capture_output=True, text=True, check=True)
-    last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-    return [m for m in last.split(",") if m]
+    marked = [line for line in out.stdout.splitlines() if line.startswith("HEAVY:")]
+    return [m for m in marked[-1].removeprefix("HEAVY:").split(",") if m] if marked else ["(no answer)"]
 
 
 def main() -> int:
