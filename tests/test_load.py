@@ -24,7 +24,9 @@ from assistant.core.settings import Settings
 pytestmark = pytest.mark.slow
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
-REST_CAP, UI_CAP, TTL = 200, 40, 3.0
+# TTL: long enough that a client paused by a busy machine between two turns keeps its session (at 3 s a
+# loaded run saw sessions expire mid-conversation), short enough to watch them expire after the run
+REST_CAP, UI_CAP, TTL = 200, 40, 12.0
 # Python heap blocks a conversation may leave behind once the caps are reached: Gradio's own
 # bookkeeping costs about 50 per Gradio conversation (its event log, capped at 10,000 events, and
 # one entry per session hash); a retained Gradio session costs about 1,350, a REST one about 30.
