@@ -557,6 +557,8 @@ def test_use_in_form_takes_the_chat_customer(chat):
 @given(values=st.fixed_dictionaries({f.name: (st.integers(int(f.minimum), min(int(f.maximum), 5000)) if f.integer
                                        else st.floats(f.minimum, f.maximum, allow_nan=False).map(lambda x: round(x, 3)))
                               for f in FIELDS}))
+@example(values={"age": 18, "income": 0.0, "total_spending": 0.0, "web_purchases": 0, "store_purchases": 0,
+                 "web_visits_per_month": 0, "recency_days": 2012})   # a count that reads like a year
 def test_discuss_in_chat_sends_the_form_customer_exactly(values, dialogue, service, pca, texts, view, form):
     message = app.discuss_message([values[n] for n in FIELD_NAMES], texts)
     history, session, plot, data = app.discuss_in_chat(*[values[n] for n in FIELD_NAMES], None, dialogue=dialogue,

@@ -201,9 +201,16 @@ def _typed_number(value: float) -> str:
     return text + "0" if AMBIGUOUS_DOT.match(text) else text
 
 
+def _year_like_unit(spec: Any, value: float) -> str:
+    """" days" after a count that reads like a year (``recency 2012``): the parser takes a bare year for a date,
+    never a field, so the form's value says its unit."""
+    return f" {spec.unit}" if not spec.money and 1000 <= float(value) <= 2999 and spec.unit.isalpha() else ""
+
+
 def discuss_message(values: Sequence[float | None], texts: AppTexts) -> str:
     """The chat message that starts a new customer with the form's values ("" when the form is empty)."""
-    given = [texts.form.discuss_value.format(label=spec.label.lower(), value=_typed_number(v))
+    given = [texts.form.discuss_value.format(label=spec.label.lower(),
+                                             value=_typed_number(v) + _year_like_unit(spec, v))
              for spec, v in zip(FIELDS, values, strict=True) if v is not None]
     return texts.form.discuss_message.format(values=", ".join(given)) if given else ""
 
