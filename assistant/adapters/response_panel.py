@@ -56,7 +56,7 @@ def quality_table(service: SegmentationService, texts: ResponseTexts) -> pd.Data
 def _style(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     fig.update_layout(title={"text": title, "x": 0.02, "xanchor": "left", "yref": "container", "y": 0.97},
                       xaxis={"title": x, "range": [0, 1], "tickformat": ".0%"},
-                      yaxis={"title": y, "range": [0, 1], "tickformat": ".0%"},
+                      yaxis={"title": y, "range": [0, 1], "tickformat": ".0%", "automargin": True},
                       legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
                       margin={"l": 60, "r": 16, "t": 48, "b": 96}, height=380, template="plotly_white")
     return fig
