@@ -622,3 +622,25 @@ def test_expected_responders_are_the_sums_of_the_ranked_probabilities(service, t
     assert expected.top10 == pytest.approx(p[:expected.top10_rows].sum(), abs=0.05)
     assert expected.top20 == pytest.approx(p[:expected.top20_rows].sum(), abs=0.05)
     assert expected.top10 <= expected.top20 <= expected.all
+
+
+def test_fraction_columns_write_the_same_text_as_the_float_column(tmp_path):
+    """CSV outputs write margins and probabilities through a dictionary of pre-formatted numbers; the file
+    must read exactly as if the rounded floats had been written (0, 1, halves and tiny values included)."""
+    import pyarrow.csv as pacsv
+
+    from assistant.batch.write import fraction_column
+
+    rng = np.random.default_rng(11)
+    values = np.concatenate([rng.random(50_000), [0.0, 1.0, 0.5, 0.00005, 0.00015, 0.99995, 1e-9, 0.1, 0.3]])
+    as_text = fraction_column(values, 4, as_text=True)
+    plain = fraction_column(values, 4, as_text=False)
+    assert pa.types.is_dictionary(as_text.type) and plain.type == pa.float64()
+    paths = []
+    for name, column in (("text", as_text), ("float", plain)):
+        path = tmp_path / f"{name}.csv"
+        pacsv.write_csv(pa.table({"p": column}), path, write_options=pacsv.WriteOptions(quoting_style="none"))
+        paths.append(path)
+    assert paths[0].read_text() == paths[1].read_text()
+    with_nan = fraction_column(np.array([0.25, np.nan]), 4, as_text=True)
+    assert with_nan.cast(pa.string()).to_pylist() == ["0.25", None]

@@ -52,6 +52,10 @@ def test_dask_output_equals_the_local_engine(service, client, partitions, tmp_pa
     assert score_file(service, parts / "part-0.csv", tmp_path / "alone.csv").collection_year == 2013
     combined = pd.concat([read(tmp_path / "out" / f"part-{i}.csv") for i in range(3)], ignore_index=True)
     pd.testing.assert_frame_equal(combined, read(tmp_path / "local.csv"))
+    # the campaign-response columns come through the Dask engine too (raw partitions: the full-record model)
+    probability = pd.to_numeric(combined["response_probability"])
+    assert probability.between(0, 1).all() and probability.nunique() > 10
+    assert set(combined["response_model"]) == {"full_record"}
     total = result.total
     assert (total.rows_read, total.rows_scored, total.rows_failed) == (local.rows_read, local.rows_scored, local.rows_failed)
     assert total.counts == local.counts

@@ -51,6 +51,24 @@ def test_plain_model_is_logistic_then_interpolated_calibration():
     assert model.predict(inputs)[0] == pytest.approx(np.interp(score, [-3, 0, 3], [0, 0.2, 1]))
 
 
+def test_blocked_score_equals_the_standardised_design_matrix_sum():
+    """``score`` folds the standardisation into one weight per term and works in cache-sized blocks; it
+    must equal coef . (design - mean) / scale + intercept on every row, across block boundaries."""
+    rng = np.random.default_rng(2)
+    terms = [Term(input="age"), Term(input="income", transform="log1p"), Term(input="age", transform="hinge", knot=40),
+             Term(input="recency_days", transform="hinge", knot=50), Term(input="income")]
+    model = ResponseModel(name="seven_fields", variant="hinge", terms=terms, mean=list(rng.normal(size=5)),
+                          scale=list(rng.uniform(0.5, 3, 5)), coef=list(rng.normal(size=5)), intercept=-1.5,
+                          calibration_x=[-3.0, 3.0], calibration_y=[0.0, 1.0], holdout_auc=0.8)
+    n = 20_001                                      # not a multiple of the block size
+    inputs = {"age": rng.uniform(18, 90, n), "income": rng.uniform(-10, 2e5, n), "recency_days": rng.uniform(0, 99, n)}
+    design = np.column_stack([t.values(inputs[t.input]) for t in terms])
+    expected = ((design - model.mean) / model.scale) @ np.array(model.coef) + model.intercept
+    np.testing.assert_allclose(model.score(inputs), expected, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(model.contributions(inputs).sum(axis=1) + model.intercept, expected, rtol=1e-12,
+                               atol=1e-9)
+
+
 def test_calibration_table_and_ece():
     p = np.array([0.05, 0.05, 0.15, 0.95])
     y = np.array([0, 0, 1, 1])

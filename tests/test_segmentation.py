@@ -67,6 +67,42 @@ def test_fast_path_equals_sklearn_on_300k_random_rows(service):
     np.testing.assert_array_equal(single, keys[expected[:100_000]])      # the single-customer path, 100,000 rows
 
 
+def test_score_array_equals_sklearn_and_the_single_customer_answer(service):
+    """Labels, names, confidence and margin of the batch path (one pass, threaded for big inputs) against
+    sklearn's labels, the distances computed directly and the single-customer result; names are
+    Categoricals over the label codes, not Python objects per row."""
+    rng = np.random.default_rng(5)
+    lows = np.array([f.minimum for f in FIELDS])
+    highs = np.array([min(f.maximum, service.card["overall"]["max"][f.name] * 1.5) for f in FIELDS])
+    X = rng.uniform(lows, highs, size=(200_000, 7))       # above the threaded path's threshold
+    scored = service.score_array(X)
+    np.testing.assert_array_equal(scored["index"], service.pipeline.predict(pd.DataFrame(X, columns=list(FIELD_NAMES))))
+    for name in ("segment_key", "segment_name", "confidence"):
+        assert isinstance(scored[name], pd.Categorical)
+    np.testing.assert_array_equal(scored["segment_key"].codes, scored["index"])
+    assert list(scored["segment_key"].categories) == list(service.cluster_keys)
+    assert list(scored["segment_name"].categories) == [service.segment_name(k) for k in service.cluster_keys]
+    distances = np.sort(service.distances_many(X), axis=1)
+    d1, d2 = distances[:, 0], distances[:, 1]
+    np.testing.assert_allclose(scored["margin"], (d2 - d1) / (d1 + d2), rtol=0, atol=1e-12)
+    for i in rng.integers(0, len(X), 300):
+        one = service.assign(CustomerProfile.model_construct(**dict(zip(FIELD_NAMES, X[i]))))
+        assert (scored["segment_key"][i], scored["segment_name"][i]) == (one.segment_key, one.segment_name)
+        assert scored["confidence"][i] == one.confidence.level
+
+
+def test_range_warnings_are_the_chats_warnings_coded_per_row(service):
+    X = np.array([[45, 52000, 600, 4, 6, 5, 49], [105, 900_000, 600, 4, 6, 5, 49], [45, 52000, 600, 4, 6, 5, 49],
+                  [105, 900_000, 600, 4, 6, 5, 49], [45, 666_666, 600, 4, 6, 5, 49]], dtype=float)
+    codes, texts = service.range_warnings(X)
+    assert codes.tolist()[0] == codes.tolist()[2] == -1
+    assert codes[1] == codes[3] >= 0 and codes[4] >= 0 and codes[4] != codes[1] and len(texts) == 2
+    for i in (1, 3, 4):
+        expected = service.assign(CustomerProfile.model_construct(**dict(zip(FIELD_NAMES, X[i])))).warnings
+        assert texts[codes[i]] == " ".join(expected)
+    assert service.range_warnings(X[[0, 2]])[1] == []
+
+
 def test_result_contents(service):
     result = service.assign(profile(income=90000, total_spending=2000, store_purchases=9, web_visits_per_month=2))
     assert isinstance(result, SegmentResult)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -39,6 +41,35 @@ def _neutralise(arr: pa.Array) -> pa.Array:
         return arr
     quote, empty = pa.scalar("'", arr.type), pa.scalar("", arr.type)
     return pc.if_else(fix, pc.binary_join_element_wise(quote, arr, empty), arr)
+
+
+def fraction_column(values: np.ndarray, decimals: int, *, as_text: bool) -> pa.Array:
+    """A column of shares or probabilities (numbers in [0, 1]) rounded to ``decimals`` by ``np.round``'s
+    rule. With ``as_text`` (CSV output) it is a dictionary over the 10**decimals + 1 possible numbers,
+    formatted once by pyarrow exactly as its CSV writer formats a float column: the same file, but a
+    lookup a row instead of formatting a float (about 4x faster). NaN is an empty cell."""
+    rounded = np.round(np.asarray(values, dtype=np.float64), decimals)
+    if not as_text:
+        return pa.array(rounded, type=pa.float64())
+    missing = np.isnan(rounded)
+    codes = np.rint(np.clip(np.nan_to_num(rounded), 0.0, 1.0) * 10**decimals).astype(np.int32)
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=missing if missing.any() else None),
+                                          _fraction_texts(decimals))
+
+
+@functools.cache
+def _fraction_texts(decimals: int) -> pa.Array:
+    steps = 10**decimals
+    return pa.array(np.round(np.arange(steps + 1) / steps, decimals)).cast(pa.string())
+
+
+def coded_text(codes: np.ndarray, texts: list[str], *, as_dictionary: bool) -> pa.Array:
+    """Text per row from ``codes`` into ``texts`` (-1: empty cell), as a dictionary column (CSV) or plain
+    strings (Parquet). A column with no text at all is one null buffer."""
+    if not texts:
+        return pa.nulls(len(codes), pa.dictionary(pa.int32(), pa.string()) if as_dictionary else pa.string())
+    column = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), pa.array(texts, pa.string()))
+    return column if as_dictionary else column.dictionary_decode()
 
 
 def _csv_type(t: pa.DataType) -> pa.DataType:

@@ -13,6 +13,7 @@ probability (``np.interp`` over its thresholds). Everything is stored in the sco
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from assistant.core.fields import FIELD_NAMES
 
+_BLOCK = 8_192   # rows per pass in ResponseModel.score: a handful of 64 KB arrays stay in the CPU cache
 ResponseModelName = Literal["seven_fields", "full_record"]
 Transform = Literal["linear", "log1p", "hinge"]
 
@@ -109,9 +111,39 @@ class ResponseModel(BaseModel):
         return out
 
     def score(self, inputs: Mapping[str, NDArray[np.float64]]) -> NDArray[np.float64]:
-        """The linear score (log-odds before calibration)."""
-        out: NDArray[np.float64] = self.contributions(inputs).sum(axis=1) + self.intercept
+        """The linear score (log-odds before calibration): the same sum as ``contributions`` with the
+        standardisation folded into one weight per term and one constant, accumulated term by term in
+        place over cache-sized blocks of rows, so no (n, terms) matrix is built and every pass stays in
+        the CPU cache (batch scoring calls this on 200,000-row chunks)."""
+        weights, constant = self._folded
+        columns = {name: np.asarray(inputs[name], dtype=np.float64) for name in self.inputs}
+        n = len(next(iter(columns.values()))) if columns else 0
+        out: NDArray[np.float64] = np.full(n, constant)
+        work = np.empty(min(n, _BLOCK))
+        for start in range(0, n, _BLOCK):
+            acc = out[start:start + _BLOCK]
+            tmp = work[:len(acc)]
+            block = {name: np.ascontiguousarray(x[start:start + _BLOCK]) for name, x in columns.items()}
+            for term, w in zip(self.terms, weights, strict=True):
+                x = block[term.input]
+                if term.transform == "linear":
+                    np.multiply(x, w, out=tmp)
+                elif term.transform == "log1p":
+                    np.maximum(x, 0.0, out=tmp)
+                    np.log1p(tmp, out=tmp)
+                    tmp *= w
+                else:
+                    np.subtract(x, float(term.knot or 0.0), out=tmp)
+                    np.maximum(tmp, 0.0, out=tmp)
+                    tmp *= w
+                acc += tmp
         return out
+
+    @cached_property
+    def _folded(self) -> tuple[list[float], float]:
+        """coef / scale per term and intercept - sum(coef * mean / scale): score = constant + sum(w * value)."""
+        weights = [c / s for c, s in zip(self.coef, self.scale, strict=True)]
+        return weights, self.intercept - sum(w * m for w, m in zip(weights, self.mean, strict=True))
 
     def calibrate(self, score: NDArray[np.float64]) -> NDArray[np.float64]:
         out: NDArray[np.float64] = np.interp(score, self.calibration_x, self.calibration_y)

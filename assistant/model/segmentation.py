@@ -52,6 +52,7 @@ N_DRIVERS = 3
 CARD_NAME = "model_card.json"
 _BATCH_CHUNK = 16_384      # rows per block: the (k, block) score matrix stays in the CPU cache
 _PARALLEL_MIN_ROWS = 131_072
+_CONFIDENCE_LEVELS = pd.Index(["borderline", "clear"])   # codes: 0 below BORDERLINE_MARGIN, 1 at or above
 
 
 def load_card(model_dir: Path) -> ModelCard:
@@ -187,6 +188,8 @@ class SegmentationService:
         self._threadpools = ThreadpoolController()  # scanned once (a few ms), then limits are cheap
         self._b_col = self._b[:, None].copy()
         self._keys_array = np.array(self.cluster_keys, dtype=object)
+        self._key_categories = pd.Index(self.cluster_keys)
+        self._name_categories = pd.Index([knowledge.segment(k).name for k in self.cluster_keys])
         # single-customer form, plain Python floats
         self._centres_py = [tuple(map(float, c)) for c in centres]
         self._weights_py = tuple(map(float, weights))
@@ -378,17 +381,23 @@ class SegmentationService:
                     label=f.label, value=f.number(xi), low=f.number(low), high=f.number(high)))
         return out
 
-    def range_warnings(self, X: NDArray[np.float64]) -> list[str | None]:
-        """For each row of ``X`` (columns in field order), the out-of-training-range warnings the chat
-        gives, joined by a space, or None when every value lies in the training range. Vectorised; only
-        rows with a warning pay for text."""
+    def range_warnings(self, X: NDArray[np.float64]) -> tuple[NDArray[np.int32], list[str]]:
+        """The out-of-training-range warnings the chat gives, for each row of ``X`` (columns in field
+        order): ``(codes, texts)``, where ``codes[i]`` indexes ``texts`` (the row's warnings joined by a
+        space) or is -1 when every value lies in the training range. Vectorised: one comparison per
+        field, and only rows with a warning pay for text (each distinct text once)."""
         low = np.array([self._min[f.name] for f in FIELDS])
         high = np.array([self._max[f.name] for f in FIELDS])
-        outside = (X < low) | (X > high)
-        out: list[str | None] = [None] * len(X)
-        for i in np.flatnonzero(outside.any(axis=1)):
-            out[int(i)] = " ".join(self._warnings(tuple(float(v) for v in X[i])))
-        return out
+        codes = np.full(len(X), -1, dtype=np.int32)
+        flagged = np.zeros(len(X), dtype=bool)
+        for j in range(X.shape[1]):
+            column = X[:, j]
+            flagged |= (column < low[j]) | (column > high[j])
+        texts: dict[str, int] = {}
+        for i in np.flatnonzero(flagged):
+            text = " ".join(self._warnings(tuple(float(v) for v in X[i])))
+            codes[i] = texts.setdefault(text, len(texts))
+        return codes, list(texts)
 
     # ------------------------------------------------------------------ batches
 
@@ -400,37 +409,72 @@ class SegmentationService:
         scores += self._b_col
         _tournament_argmin(scores, out)
 
-    def predict_indices(self, X: ArrayLike) -> NDArray[np.intp]:
-        """Cluster index per row of an (n, 7) float array in field order (trusted input).
+    def _block_scores(self, block: NDArray[np.float64], out: NDArray[np.intp], margin: NDArray[np.float64]) -> None:
+        """Labels and relative margins of one block: the two smallest scores per row (a running minimum and
+        runner-up over the k score rows), plus the row's own weighted square, give the two nearest distances."""
+        scores = self._BT @ block.T
+        scores += self._b_col
+        first = scores[0].copy()
+        second = np.full_like(first, np.inf) if len(scores) > 1 else first.copy()
+        larger = np.empty_like(first)
+        for row in scores[1:]:
+            np.maximum(first, row, out=larger)
+            np.minimum(second, larger, out=second)
+            np.minimum(first, row, out=first)
+        own = (block * block) @ self.weights_
+        d1 = first
+        d1 += own
+        np.maximum(d1, 0.0, out=d1)
+        np.sqrt(d1, out=d1)
+        d2 = second
+        d2 += own
+        np.maximum(d2, 0.0, out=d2)
+        np.sqrt(d2, out=d2)
+        total = d1 + d2
+        np.subtract(d2, d1, out=d2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(d2, total, out=margin, where=total > 0)
+        margin[total <= 0] = 0.0
+        _tournament_argmin(scores, out)
 
-        Blocks of _BATCH_CHUNK rows; large inputs are split between two threads (numpy releases
-        the GIL), each with single-threaded BLAS so the threads do not oversubscribe the cores."""
-        X = np.asarray(X, dtype=np.float64)
-        out = np.empty(len(X), dtype=np.intp)
+    def _blocked(self, X: NDArray[np.float64], work: Any, *outs: NDArray[Any]) -> None:
+        """``work(block, *out_blocks)`` over blocks of _BATCH_CHUNK rows; large inputs are split between
+        two threads (numpy releases the GIL), each with single-threaded BLAS so they do not oversubscribe
+        the cores."""
         starts = range(0, len(X), _BATCH_CHUNK)
+
+        def run(share: range) -> None:
+            for start in share:
+                end = start + _BATCH_CHUNK
+                work(X[start:end], *(o[start:end] for o in outs))
+
         if len(X) < _PARALLEL_MIN_ROWS:
-            for start in starts:
-                self._block_indices(X[start:start + _BATCH_CHUNK], out[start:start + _BATCH_CHUNK])
-            return out
+            run(starts)
+            return
         import threading
 
         failures: list[BaseException] = []
 
-        def run(share: range) -> None:         # one contiguous half per thread: two tasks, not one per block
+        def guarded(share: range) -> None:      # one contiguous half per thread: two tasks, not one per block
             try:
-                for start in share:
-                    self._block_indices(X[start:start + _BATCH_CHUNK], out[start:start + _BATCH_CHUNK])
+                run(share)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread below
                 failures.append(exc)
 
         middle = len(starts) // 2
         with self._threadpools.limit(limits=1, user_api="blas"):
-            helper = threading.Thread(target=run, args=(starts[middle:],), daemon=True)
+            helper = threading.Thread(target=guarded, args=(starts[middle:],), daemon=True)
             helper.start()
-            run(starts[:middle])
+            guarded(starts[:middle])
             helper.join()
         if failures:
             raise failures[0]
+
+    def predict_indices(self, X: ArrayLike) -> NDArray[np.intp]:
+        """Cluster index per row of an (n, 7) float array in field order (trusted input)."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        out = np.empty(len(X), dtype=np.intp)
+        self._blocked(X, self._block_indices, out)
         return out
 
     def distances_many(self, X: ArrayLike) -> NDArray[np.float64]:
@@ -459,22 +503,22 @@ class SegmentationService:
         keys = self._keys_array[self.predict_indices(X)]
         return pd.Series(keys, index=frame.index, name="segment_key")
 
-    def score_array(self, X: ArrayLike) -> dict[str, NDArray[Any]]:
-        """Labels, keys, names, confidence level and margin for trusted rows (used by batch scoring).
-        One array per name, of different dtypes: index (intp), segment_key and segment_name (object),
-        confidence (str), margin (float64)."""
-        dist = self.distances_many(X)
-        part = np.partition(dist, 1, axis=1)
-        d1, d2 = part[:, 0], part[:, 1]
-        idx = np.argmin(dist, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            margin = np.where(d1 + d2 > 0, (d2 - d1) / (d1 + d2), 0.0)
-        names = np.array([self._names[k] for k in self.cluster_keys], dtype=object)
+    def score_array(self, X: ArrayLike) -> dict[str, Any]:
+        """Labels, keys, names, confidence level and margin for trusted rows (batch scoring, the REST batch).
+
+        ``index`` (intp) and ``margin`` (float64) are arrays; ``segment_key``, ``segment_name`` and
+        ``confidence`` are pandas Categoricals over those codes (no Python object per row). One pass in
+        cache-sized blocks, on two threads for large inputs (see :meth:`_blocked`)."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        idx = np.empty(len(X), dtype=np.intp)
+        margin = np.empty(len(X), dtype=np.float64)
+        self._blocked(X, self._block_scores, idx, margin)
+        clear = (margin >= BORDERLINE_MARGIN).view(np.int8)
         return {
             "index": idx,
-            "segment_key": self._keys_array[idx],
-            "segment_name": names[idx],
-            "confidence": np.where(margin >= BORDERLINE_MARGIN, "clear", "borderline"),
+            "segment_key": pd.Categorical.from_codes(idx, categories=self._key_categories, validate=False),
+            "segment_name": pd.Categorical.from_codes(idx, categories=self._name_categories, validate=False),
+            "confidence": pd.Categorical.from_codes(clear, categories=_CONFIDENCE_LEVELS, validate=False),
             "margin": margin,
         }
 
