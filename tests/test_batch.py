@@ -456,8 +456,13 @@ def test_parquet_in_and_out(service, tmp_path):
     assert summary.rows_failed == 1
     out = pq.read_table(tmp_path / "out.parquet")
     assert out.schema.field("age").type == pa.schema([("a", pa.int64())]).field("a").type   # types are kept
-    assert out.schema.field("segment_key").type == pa.string()
+    # labels are dictionary-encoded text (pandas reads a categorical), numbers stay numbers
+    for name in ("segment_key", "segment_name", "confidence", "warnings", "response_model"):
+        assert out.schema.field(name).type == pa.dictionary(pa.int32(), pa.string())
+    for name in ("confidence_margin", "response_probability"):
+        assert out.schema.field(name).type == pa.float64()
     out = out.to_pandas()
+    assert isinstance(out["segment_name"].dtype, pd.CategoricalDtype)
     good = frame.drop(index=5)
     assert out["ID"].tolist() == good["ID"].tolist()
     assert out["segment_key"].tolist() == expected_labels(service, good)

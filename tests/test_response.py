@@ -69,6 +69,23 @@ def test_blocked_score_equals_the_standardised_design_matrix_sum():
                                atol=1e-9)
 
 
+def test_ece_of_a_perfectly_calibrated_model_is_sampling_noise():
+    """Outcomes drawn from the probabilities themselves: the simulated range must hold such a model's ECE
+    (and shrink with more customers); a model off by 0.1 everywhere lies far above it."""
+    from assistant.model.response_training import ece_if_calibrated
+
+    rng = np.random.default_rng(4)
+    p = np.clip(rng.beta(0.8, 4.5, 443), 0, 1)
+    median, p95 = ece_if_calibrated(p, seed=1)
+    assert 0 < median < p95 < 0.1
+    inside = [calibration_table(p, (rng.random(443) < p).astype(int))[1] <= p95 for _ in range(200)]
+    assert 0.88 <= np.mean(inside) <= 1.0
+    big = np.clip(rng.beta(0.8, 4.5, 20_000), 0, 1)
+    assert ece_if_calibrated(big, seed=1)[1] < p95 / 3
+    shifted = calibration_table(np.clip(p + 0.1, 0, 1), (rng.random(443) < p).astype(int))[1]
+    assert shifted > p95
+
+
 def test_calibration_table_and_ece():
     p = np.array([0.05, 0.05, 0.15, 0.95])
     y = np.array([0, 0, 1, 1])
@@ -166,11 +183,19 @@ def test_committed_model_quality_on_the_holdout(service):
     assert seven is not None and full is not None
     # measured on 443 held-out customers (67 responders); the issue's targets (0.80, 0.87, ECE 0.03) are
     # stated in the card with meets_targets; these floors guard against a broken model
-    assert seven.roc_auc >= 0.74 and full.roc_auc >= 0.87
+    assert seven.roc_auc >= 0.77 and full.roc_auc >= 0.87
     assert seven.brier < seven.brier_base_rate and full.brier < full.brier_base_rate
-    assert seven.ece <= 0.06 and full.ece <= 0.06
     assert full.lift_top10 > 3.0 and seven.lift_top10 > 2.0
     assert seven.meets_targets == (seven.roc_auc >= 0.80 and seven.ece <= 0.03)
+    # calibration: each ECE lies within what a perfectly calibrated model shows on a holdout this size
+    for model in (seven, full):
+        assert model.ece_if_calibrated_median is not None and model.ece_if_calibrated_p95 is not None
+        assert model.ece <= model.ece_if_calibrated_p95
+    # the same procedure on 20 other splits: the expected holdout AUC reaches the targets
+    assert seven.repeated is not None and full.repeated is not None and seven.repeated.splits == 20
+    assert card.response.holdout_seed not in seven.repeated.seeds
+    assert seven.repeated.roc_auc_mean >= 0.80 and full.repeated.roc_auc_mean >= 0.87
+    assert seven.repeated.roc_auc_min <= seven.roc_auc <= seven.repeated.roc_auc_max + 0.05
 
 
 @pytest.mark.realdata

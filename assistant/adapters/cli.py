@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: the checkout's models/; when installed, a user folder it names); "
                         "--model-dir is the same, as for every command")
     p.add_argument("--bootstrap", type=int, default=20, help="bootstrap refits per k for stability (>= 20)")
+    p.add_argument("--response-repeats", type=int, default=20, metavar="N",
+                   help="other holdout splits the response models' training is repeated on, for the spread of "
+                        "their holdout figures in the model card (0 skips; default 20, about 2 s each)")
     _knowledge(p)
 
     p = sub.add_parser("predict", help="segment one customer")
@@ -138,7 +141,10 @@ def cmd_train(args) -> int:
     rep = data.report
     print(f"loaded {args.data}: {rep.rows_in} rows, kept {rep.rows_kept}; dropped "
           + ", ".join(f"{n} {why}" for why, n in rep.dropped.items()), file=sys.stderr)
-    bundle, card = train(data, kb, k=k, seed=args.seed, n_boot=args.bootstrap, progress=_progress)
+    if args.response_repeats < 0:
+        raise AssistantError(f"--response-repeats={args.response_repeats} is below the minimum of 0")
+    bundle, card = train(data, kb, k=k, seed=args.seed, n_boot=args.bootstrap, progress=_progress,
+                         response_repeats=args.response_repeats)
     out = args.out or training_output_dir()
     if args.out is None and out != default_model_dir():
         print(f"no --out given and the package is installed: writing to {out}", file=sys.stderr)

@@ -56,6 +56,8 @@ from assistant.model.response import (
     usable_rows,
 )
 
+DERIVED_COLUMNS = frozenset({"segment_key", "segment_name", "confidence", "confidence_margin", "warnings",
+                             "response_probability", "response_model"})
 RESPONSE_MODELS: tuple[ResponseModelName, ...] = ("seven_fields", "full_record")
 
 
@@ -129,7 +131,7 @@ class _Run:
                          self.typed.get(i, schema.field(i).type)) for i in self.plan.keep]
 
     def _out_schema(self, schema: pa.Schema) -> pa.Schema:
-        label_type = pa.dictionary(pa.int32(), pa.string()) if self.fmt == "csv" else pa.string()
+        label_type = pa.dictionary(pa.int32(), pa.string())   # a code a row over a few texts (Parquet: categorical)
         number_type = label_type if self.fmt == "csv" else pa.float64()   # CSV: see fraction_column
         fields = [pa.field(ROW_COLUMN, pa.int64())] if self.add_row else []
         fields += self._input_fields(schema)
@@ -148,7 +150,8 @@ class _Run:
     def process(self, chunk: _Chunk, pool: ThreadPoolExecutor, pending: list[Future[None]]) -> None:
         batch = chunk.batch
         if self.writer is None:
-            self.writer = _TableWriter(self.output, self.fmt, self._out_schema(batch.schema), self.delimiter)
+            self.writer = _TableWriter(self.output, self.fmt, self._out_schema(batch.schema), self.delimiter,
+                                       derived=DERIVED_COLUMNS)
         self.rows_read += batch.num_rows + len(chunk.rejects)
         checked = _validate(self.plan, batch, self.year)
         good = checked.good
@@ -180,12 +183,10 @@ class _Run:
         clear = pa.array(np.asarray(scored["confidence"].codes, dtype=np.int32))
         labels = [pa.DictionaryArray.from_arrays(idx32, self.keys), pa.DictionaryArray.from_arrays(idx32, self.names),
                   pa.DictionaryArray.from_arrays(clear, self.levels)]
-        if self.fmt != "csv":
-            labels = [a.dictionary_decode() for a in labels]
         columns += labels
         text = self.fmt == "csv"
         columns.append(fraction_column(scored["margin"], MARGIN_DECIMALS, as_text=text))
-        columns.append(coded_text(*self.service.range_warnings(X), as_dictionary=text))
+        columns.append(coded_text(*self.service.range_warnings(X), as_dictionary=True))
         if self.response is not None:
             columns += self._response_columns(X, kept)
         out = pa.RecordBatch.from_arrays(columns, schema=self.writer.schema)
@@ -223,7 +224,7 @@ class _Run:
         self.probabilities.append(p.astype(np.float32))   # 4 bytes a row, for the expected responders
         model = pa.DictionaryArray.from_arrays(pa.array(which), self.response_models)
         text = self.fmt == "csv"
-        return [fraction_column(p, PROBABILITY_DECIMALS, as_text=text), model if text else model.dictionary_decode()]
+        return [fraction_column(p, PROBABILITY_DECIMALS, as_text=text), model]
 
     def _write_errors(self, chunk: _Chunk, checked: _Validated) -> None:
         batch = chunk.batch
@@ -258,7 +259,8 @@ class _Run:
     def finish_empty(self, schema: pa.Schema) -> _TableWriter:
         """The output's writer; one for an output with no rows (``schema``: the input's) if none was needed yet."""
         if self.writer is None:
-            self.writer = _TableWriter(self.output, self.fmt, self._out_schema(schema), self.delimiter)
+            self.writer = _TableWriter(self.output, self.fmt, self._out_schema(schema), self.delimiter,
+                                       derived=DERIVED_COLUMNS)
         return self.writer
 
     def discard(self) -> None:

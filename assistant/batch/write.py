@@ -149,7 +149,14 @@ class _MinimalQuotingCsv:
 
 
 class _TableWriter:
-    def __init__(self, final: Path, fmt: str, schema: pa.Schema, delimiter: str) -> None:
+    """An output or errors file written batch by batch to a temporary file, then renamed (see _AtomicPath).
+
+    ``derived``: names of columns this program computes (labels, margins, probabilities); in Parquet they
+    get no min/max statistics (nobody filters on them by range, and the writer spends a third of its time
+    on statistics) and the numbers among them no dictionary. The input's own columns keep the defaults."""
+
+    def __init__(self, final: Path, fmt: str, schema: pa.Schema, delimiter: str, *,
+                 derived: frozenset[str] = frozenset()) -> None:
         self.target = _AtomicPath(final)
         self.fmt = fmt
         self.schema = schema
@@ -159,7 +166,10 @@ class _TableWriter:
                 self.file_schema = pa.schema([f.with_name(neutralise_name(f.name)) for f in schema])
                 self.writer = _MinimalQuotingCsv(self.target.tmp, self.file_schema, delimiter)
             else:
-                self.writer = pq.ParquetWriter(str(self.target.tmp), schema)
+                own = [f.name for f in schema if f.name not in derived]
+                dictionary = own + [f.name for f in schema if f.name in derived and not pa.types.is_floating(f.type)]
+                self.writer = pq.ParquetWriter(str(self.target.tmp), schema, use_dictionary=dictionary,
+                                               write_statistics=own)
         except BaseException:
             self.target.discard()
             raise

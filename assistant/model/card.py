@@ -125,6 +125,22 @@ class Gains(CardPart):
     captured: list[float]
 
 
+class RepeatedHoldout(CardPart):
+    """The whole training procedure (candidates, cross-validation, calibration) repeated on other stratified
+    splits of the same file, each evaluated on its own holdout: how much one holdout's figures vary."""
+
+    splits: int
+    seeds: list[int]                     # the split seeds (the shipped model's seed is not among them)
+    roc_auc_mean: float
+    roc_auc_sd: float
+    roc_auc_min: float
+    roc_auc_max: float
+    share_at_target_auc: float           # share of splits whose holdout AUC reaches the target
+    ece_mean: float
+    ece_sd: float
+    share_at_target_ece: float
+
+
 class ResponseEvaluation(CardPart):
     """One campaign-response model (assistant.model.response) and how it did on the holdout."""
 
@@ -152,6 +168,11 @@ class ResponseEvaluation(CardPart):
     target_roc_auc: float
     target_ece: float
     meets_targets: bool
+    # the ECE a perfectly calibrated model would show on a holdout this size (outcomes drawn from the
+    # model's own holdout probabilities, 2,000 draws): median and 95th percentile
+    ece_if_calibrated_median: float | None = None
+    ece_if_calibrated_p95: float | None = None
+    repeated: RepeatedHoldout | None = None
 
 
 class ResponseSummary(CardPart):

@@ -25,7 +25,7 @@ from assistant.core.fields import FIELD_NAMES
 
 _BLOCK = 8_192   # rows per pass in ResponseModel.score: a handful of 64 KB arrays stay in the CPU cache
 ResponseModelName = Literal["seven_fields", "full_record"]
-Transform = Literal["linear", "log1p", "hinge"]
+Transform = Literal["linear", "log1p", "hinge", "bspline"]
 
 # raw columns the full-record model reads besides the seven fields' sources
 FULL_RECORD_NUMERIC = ("AcceptedCmp1", "AcceptedCmp2", "AcceptedCmp3", "AcceptedCmp4", "AcceptedCmp5",
@@ -40,13 +40,31 @@ FULL_RECORD_INPUTS = (*FIELD_NAMES, *FULL_RECORD_NUMERIC, "tenure_days", "no_par
 
 
 class Term(BaseModel):
-    """One input of the linear score: ``input`` as is, ``log1p(max(input, 0))``, or ``max(0, input - knot)``."""
+    """One input of the linear score: ``input`` as is, ``log1p(max(input, 0))``, ``max(0, input - knot)``, or
+    the ``basis``-th cubic B-spline over the knot vector ``knots`` (scikit-learn's ``SplineTransformer`` with
+    constant extrapolation: the input is clamped to the base interval ``knots[degree]..knots[-degree - 1]``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     input: str
     transform: Transform = "linear"
     knot: float | None = None
+    knots: list[float] | None = None      # bspline: the full knot vector, non-decreasing
+    basis: int | None = None              # bspline: which of the len(knots) - degree - 1 basis functions
+    degree: int = 3
+
+    @model_validator(mode="after")
+    def _spline_is_complete(self) -> Term:
+        if self.transform != "bspline":
+            return self
+        t = self.knots or []
+        if len(t) < 2 * self.degree + 2 or any(b < a for a, b in zip(t, t[1:], strict=False)):
+            raise ValueError(f"a bspline term needs at least {2 * self.degree + 2} non-decreasing knots")
+        if t[self.degree] >= t[len(t) - self.degree - 1]:
+            raise ValueError("a bspline term's base interval is empty")
+        if self.basis is None or not 0 <= self.basis < len(t) - self.degree - 1:
+            raise ValueError(f"basis must be between 0 and {len(t) - self.degree - 2}")
+        return self
 
     def values(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         if self.transform == "log1p":
@@ -55,13 +73,82 @@ class Term(BaseModel):
         if self.transform == "hinge":
             hinge: NDArray[np.float64] = np.maximum(x - float(self.knot or 0.0), 0.0)
             return hinge
+        if self.transform == "bspline":
+            assert self.knots is not None and self.basis is not None
+            column: NDArray[np.float64] = bspline_basis(x, self.knots, self.degree)[:, self.basis]
+            return column
         return x
 
     @property
     def label(self) -> str:
         if self.transform == "hinge":
             return f"max(0, {self.input} - {self.knot:g})"
+        if self.transform == "bspline":
+            return f"spline{self.basis}({self.input})"
         return self.input if self.transform == "linear" else f"{self.transform}({self.input})"
+
+
+def bspline_basis(x: NDArray[np.float64], knots: Sequence[float], degree: int) -> NDArray[np.float64]:
+    """Every B-spline basis function of ``degree`` over ``knots`` at ``x``, (n, len(knots) - degree - 1),
+    with ``x`` clamped to the base interval (scikit-learn's ``SplineTransformer(extrapolation="constant")``).
+    Cox-de Boor in the stable form of Piegl & Tiller (The NURBS Book, A2.2), vectorised over rows: each
+    row has degree + 1 non-zero functions, those of the knot interval it falls in."""
+    t = np.asarray(knots, dtype=np.float64)
+    p = degree
+    n_basis = len(t) - p - 1
+    last = max(i for i in range(p, n_basis) if t[i] < t[i + 1])     # last non-empty base interval
+    xc = np.clip(np.asarray(x, dtype=np.float64).ravel(), t[p], t[n_basis])
+    span = np.clip(np.searchsorted(t, xc, side="right") - 1, p, last)
+    left = np.empty((p + 1, len(xc)))
+    right = np.empty((p + 1, len(xc)))
+    N = np.zeros((p + 1, len(xc)))
+    N[0] = 1.0
+    for j in range(1, p + 1):
+        left[j] = xc - t[span + 1 - j]
+        right[j] = t[span + j] - xc
+        saved = np.zeros(len(xc))
+        for r in range(j):
+            temp = N[r] / (right[r + 1] + left[j - r])
+            N[r] = saved + right[r + 1] * temp
+            saved = left[j - r] * temp
+        N[j] = saved
+    out = np.zeros((len(xc), n_basis))
+    rows = np.arange(len(xc))
+    for r in range(p + 1):
+        out[rows, span - p + r] = N[r]
+    return out
+
+
+class _Piecewise:
+    """The B-spline terms of one input folded into one piecewise cubic (weights summed per basis function),
+    so scoring costs a clamp, an interval lookup and a cubic per row instead of degree + 1 basis recursions.
+    Each piece is a cubic in ``u = (x - start) / width`` in [0, 1], fitted exactly through 4 points."""
+
+    def __init__(self, knots: Sequence[float], degree: int, weights: NDArray[np.float64]) -> None:
+        t = np.asarray(knots, dtype=np.float64)
+        n_basis = len(t) - degree - 1
+        self.low, self.high = float(t[degree]), float(t[n_basis])
+        pieces = [(float(t[i]), float(t[i + 1])) for i in range(degree, n_basis) if t[i] < t[i + 1]]
+        self.starts = np.array([a for a, _ in pieces])
+        self.inverse_widths = np.array([1.0 / (b - a) for a, b in pieces])
+        u = np.array([0.0, 1 / 3, 2 / 3, 1.0])
+        vandermonde = np.vander(u, 4)                      # columns u^3, u^2, u, 1
+        coefficients = []
+        for a, b in pieces:
+            xs = a + u * (b - a)
+            xs[-1] = np.nextafter(b, a)                    # inside [a, b): the same piece's polynomial
+            values = bspline_basis(xs, t, degree) @ weights
+            coefficients.append(np.linalg.solve(vandermonde, values))
+        self.coefficients = np.array(coefficients)         # (pieces, 4), highest power first
+        self.inner = self.starts[1:]
+
+    def __call__(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+        """``out += f(x)``."""
+        xc = np.clip(x, self.low, self.high)
+        k = np.searchsorted(self.inner, xc, side="right")
+        u = (xc - self.starts[k]) * self.inverse_widths[k]
+        c = self.coefficients[k]
+        out += ((c[:, 0] * u + c[:, 1]) * u + c[:, 2]) * u + c[:, 3]
 
 
 class ResponseModel(BaseModel):
@@ -112,10 +199,11 @@ class ResponseModel(BaseModel):
 
     def score(self, inputs: Mapping[str, NDArray[np.float64]]) -> NDArray[np.float64]:
         """The linear score (log-odds before calibration): the same sum as ``contributions`` with the
-        standardisation folded into one weight per term and one constant, accumulated term by term in
-        place over cache-sized blocks of rows, so no (n, terms) matrix is built and every pass stays in
-        the CPU cache (batch scoring calls this on 200,000-row chunks)."""
-        weights, constant = self._folded
+        standardisation folded into one weight per term and one constant, and each input's spline terms
+        folded into one piecewise cubic; accumulated in place over cache-sized blocks of rows, so no
+        (n, terms) matrix is built and every pass stays in the CPU cache (batch scoring calls this on
+        200,000-row chunks)."""
+        constant, simple, splines = self._compiled
         columns = {name: np.asarray(inputs[name], dtype=np.float64) for name in self.inputs}
         n = len(next(iter(columns.values()))) if columns else 0
         out: NDArray[np.float64] = np.full(n, constant)
@@ -124,7 +212,7 @@ class ResponseModel(BaseModel):
             acc = out[start:start + _BLOCK]
             tmp = work[:len(acc)]
             block = {name: np.ascontiguousarray(x[start:start + _BLOCK]) for name, x in columns.items()}
-            for term, w in zip(self.terms, weights, strict=True):
+            for term, w in simple:
                 x = block[term.input]
                 if term.transform == "linear":
                     np.multiply(x, w, out=tmp)
@@ -137,13 +225,29 @@ class ResponseModel(BaseModel):
                     np.maximum(tmp, 0.0, out=tmp)
                     tmp *= w
                 acc += tmp
+            for name, piecewise in splines:
+                piecewise(block[name], acc)
         return out
 
     @cached_property
-    def _folded(self) -> tuple[list[float], float]:
-        """coef / scale per term and intercept - sum(coef * mean / scale): score = constant + sum(w * value)."""
+    def _compiled(self) -> tuple[float, list[tuple[Term, float]], list[tuple[str, _Piecewise]]]:
+        """score = constant + sum(w * value) over the simple terms + one piecewise cubic per splined input,
+        with w = coef / scale and constant = intercept - sum(coef * mean / scale)."""
         weights = [c / s for c, s in zip(self.coef, self.scale, strict=True)]
-        return weights, self.intercept - sum(w * m for w, m in zip(weights, self.mean, strict=True))
+        constant = self.intercept - sum(w * m for w, m in zip(weights, self.mean, strict=True))
+        simple = [(t, w) for t, w in zip(self.terms, weights, strict=True) if t.transform != "bspline"]
+        grouped: dict[tuple[str, tuple[float, ...], int], dict[int, float]] = {}
+        for t, w in zip(self.terms, weights, strict=True):
+            if t.transform == "bspline" and t.knots is not None and t.basis is not None:
+                per_basis = grouped.setdefault((t.input, tuple(t.knots), t.degree), {})
+                per_basis[t.basis] = per_basis.get(t.basis, 0.0) + w
+        splines = []
+        for (name, knots, degree), per_basis in grouped.items():
+            vector = np.zeros(len(knots) - degree - 1)
+            for b, w in per_basis.items():
+                vector[b] = w
+            splines.append((name, _Piecewise(knots, degree, vector)))
+        return constant, simple, splines
 
     def calibrate(self, score: NDArray[np.float64]) -> NDArray[np.float64]:
         out: NDArray[np.float64] = np.interp(score, self.calibration_x, self.calibration_y)

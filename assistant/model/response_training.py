@@ -5,8 +5,10 @@ For each model (``seven_fields``, ``full_record``; see :mod:`assistant.model.res
 1. A stratified holdout (``HOLDOUT_SHARE`` of the kept customers, ``random_state=seed``) is set aside
    first; nothing below sees it until the final evaluation.
 2. Candidates (``plain``: each input as is; ``log``: plus log income and log spending; ``hinge``: plus
-   hinges at the training quartiles of the seven fields), each a standardised L2 logistic regression,
-   are compared by 5-fold cross-validated ROC AUC on the training part; the best is kept.
+   hinges at the training quartiles of the seven fields; ``spline``: each of the seven fields as cubic
+   B-splines with knots at its training quantiles, scikit-learn's ``SplineTransformer``, at three L2
+   strengths), each a standardised L2 logistic regression, are compared by 5-fold cross-validated ROC
+   AUC on the training part; the best is kept.
 3. Calibration on held-out folds: the chosen candidate's out-of-fold scores on the training part map
    to probabilities by isotonic regression or a sigmoid (Platt), whichever has the lower Brier score
    in a second 5-fold split of those scores; the shipped map is fitted on all out-of-fold scores and
@@ -27,11 +29,11 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import SplineTransformer, StandardScaler
 
 from assistant.core.errors import TrainingError
 from assistant.core.fields import FIELD_NAMES
-from assistant.model.card import CalibrationBin, ResponseEvaluation, ResponseSummary
+from assistant.model.card import CalibrationBin, RepeatedHoldout, ResponseEvaluation, ResponseSummary
 from assistant.model.data import CustomerData, numeric_raw
 from assistant.model.response import (
     FULL_RECORD_COLUMNS,
@@ -50,14 +52,28 @@ HOLDOUT_SHARE = 0.2
 N_FOLDS = 5
 N_BINS = 10
 C = 1.0
+SPLINE_KNOTS, SPLINE_DEGREE = 4, 3
+SPLINE_C = (0.01, 0.1, 1.0)      # the spline candidates' L2 strengths (each is a candidate of its own)
+CANDIDATES = (("plain", C), ("log", C), ("hinge", C), *(("spline", c) for c in SPLINE_C))
 TARGETS = {"seven_fields": 0.80, "full_record": 0.87}
 TARGET_ECE = 0.03
 _GAINS_POINTS = 20
 _SIGMOID_GRID = 101
+_NOISE_DRAWS = 2_000
+REPEATS = 20      # `segment-assistant train`'s default number of repeated splits (see repeated_holdout)
 Inputs = Mapping[str, NDArray[np.float64]]
 
 
 def _terms(variant: str, inputs: list[str], train: Inputs) -> list[Term]:
+    if variant == "spline":                # cubic B-splines of each of the seven fields, the rest as is
+        terms = [Term(input=name) for name in inputs if name not in FIELD_NAMES]
+        for name in FIELD_NAMES:
+            column = np.asarray(train[name], dtype=np.float64).reshape(-1, 1)
+            spline = SplineTransformer(n_knots=SPLINE_KNOTS, degree=SPLINE_DEGREE, knots="quantile").fit(column)
+            knots = [float(v) for v in spline.bsplines_[0].t]
+            terms += [Term(input=name, transform="bspline", knots=knots, basis=b, degree=SPLINE_DEGREE)
+                      for b in range(spline.n_features_out_)]
+        return terms
     terms = [Term(input=name) for name in inputs]
     if variant in ("log", "hinge"):
         terms += [Term(input="income", transform="log1p"), Term(input="total_spending", transform="log1p")]
@@ -72,9 +88,10 @@ def _design(terms: list[Term], inputs: Inputs, rows: NDArray[np.intp]) -> NDArra
     return np.column_stack([t.values(np.asarray(inputs[t.input], dtype=np.float64)[rows]) for t in terms])
 
 
-def _fit(X: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> tuple[StandardScaler, LogisticRegression]:
+def _fit(X: NDArray[np.float64], y: NDArray[np.int64], seed: int, c: float = C
+         ) -> tuple[StandardScaler, LogisticRegression]:
     scaler = StandardScaler().fit(X)
-    model = LogisticRegression(C=C, solver="newton-cholesky", max_iter=200, random_state=seed)
+    model = LogisticRegression(C=c, solver="newton-cholesky", max_iter=500, random_state=seed)
     model.fit(scaler.transform(X), y)
     return scaler, model
 
@@ -85,10 +102,10 @@ def _decision(fitted: tuple[StandardScaler, LogisticRegression], X: NDArray[np.f
     return out
 
 
-def _oof_scores(X: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> NDArray[np.float64]:
+def _oof_scores(X: NDArray[np.float64], y: NDArray[np.int64], seed: int, c: float = C) -> NDArray[np.float64]:
     out = np.empty(len(y))
     for fit_rows, test_rows in StratifiedKFold(N_FOLDS, shuffle=True, random_state=seed).split(X, y):
-        out[test_rows] = _decision(_fit(X[fit_rows], y[fit_rows], seed), X[test_rows])
+        out[test_rows] = _decision(_fit(X[fit_rows], y[fit_rows], seed, c), X[test_rows])
     return out
 
 
@@ -140,10 +157,25 @@ def _top(p: NDArray[np.float64], y: NDArray[np.int64], share: float) -> tuple[fl
     return rate / float(y.mean()), float(y[top].sum() / y.sum())
 
 
-def evaluate(p: NDArray[np.float64], y: NDArray[np.int64]) -> dict[str, object]:
+def ece_if_calibrated(p: NDArray[np.float64], seed: int, draws: int = _NOISE_DRAWS) -> tuple[float, float]:
+    """(median, 95th percentile) of the ECE that a perfectly calibrated model with these probabilities
+    would show on this many customers: outcomes drawn as Bernoulli(p), ``draws`` times. An ECE inside this
+    range is sampling noise of the holdout's size, not miscalibration."""
+    rng = np.random.default_rng(seed)
+    edges = np.linspace(0.0, 1.0, N_BINS + 1)
+    which = np.clip(np.digitize(p, edges[1:-1], right=False), 0, N_BINS - 1)
+    predicted = np.bincount(which, weights=p, minlength=N_BINS)
+    drawn = (rng.random((draws, len(p))) < p).astype(np.float64)
+    observed = np.stack([np.bincount(which, weights=row, minlength=N_BINS) for row in drawn])
+    eces = np.abs(observed - predicted).sum(axis=1) / len(p)   # sum_b n_b/n * |mean_obs - mean_pred|
+    return float(np.median(eces)), float(np.quantile(eces, 0.95))
+
+
+def evaluate(p: NDArray[np.float64], y: NDArray[np.int64], seed: int = 0) -> dict[str, object]:
     """The holdout measurements of probabilities ``p`` against outcomes ``y``."""
     base = float(y.mean())
     table, ece = calibration_table(p, y)
+    noise_median, noise_p95 = ece_if_calibrated(p, seed)
     lift10, capture10 = _top(p, y, 0.1)
     lift20, capture20 = _top(p, y, 0.2)
     order = np.argsort(-p, kind="stable")
@@ -155,7 +187,8 @@ def evaluate(p: NDArray[np.float64], y: NDArray[np.int64]) -> dict[str, object]:
             "brier": float(np.mean((p - y) ** 2)), "brier_base_rate": float(np.mean((base - y) ** 2)),
             "ece": ece, "calibration": table, "lift_top10": lift10, "lift_top20": lift20,
             "capture_top10": capture10, "capture_top20": capture20,
-            "gains": {"share": [float(a) for a in at], "captured": gains}}
+            "gains": {"share": [float(a) for a in at], "captured": gains},
+            "ece_if_calibrated_median": noise_median, "ece_if_calibrated_p95": noise_p95}
 
 
 def _train_one(name: ResponseModelName, inputs: Inputs, names: list[str], y: NDArray[np.int64],
@@ -164,25 +197,26 @@ def _train_one(name: ResponseModelName, inputs: Inputs, names: list[str], y: NDA
     y_train, y_test = y[train_rows], y[test_rows]
     train_view = {k: np.asarray(v, dtype=np.float64)[train_rows] for k, v in inputs.items()}
     cv_auc: dict[str, float] = {}
-    designs: dict[str, tuple[list[Term], NDArray[np.float64], NDArray[np.float64]]] = {}
-    for variant in ("plain", "log", "hinge"):
+    designs: dict[str, tuple[list[Term], NDArray[np.float64], NDArray[np.float64], float]] = {}
+    for variant, c in CANDIDATES:
         terms = _terms(variant, names, train_view)
         X = _design(terms, inputs, train_rows)
-        scores = _oof_scores(X, y_train, seed)
-        designs[variant] = (terms, X, scores)
-        cv_auc[variant] = float(roc_auc_score(y_train, scores))
+        scores = _oof_scores(X, y_train, seed, c)
+        label = variant if c == C else f"{variant} C={c:g}"
+        designs[label] = (terms, X, scores, c)
+        cv_auc[label] = float(roc_auc_score(y_train, scores))
     variant = max(cv_auc, key=lambda v: cv_auc[v])
-    terms, X_train, oof = designs[variant]
+    terms, X_train, oof, chosen_c = designs[variant]
     method, briers = _choose_calibration(oof, y_train, seed)
     cal_x, cal_y = _calibrator(method, oof, y_train)
-    scaler, lr = _fit(X_train, y_train, seed)
+    scaler, lr = _fit(X_train, y_train, seed, chosen_c)
     draft = ResponseModel(name=name, variant=variant, terms=terms, mean=[float(v) for v in scaler.mean_],
                           scale=[float(v) if v > 0 else 1.0 for v in scaler.scale_],
                           coef=[float(v) for v in lr.coef_[0]], intercept=float(lr.intercept_[0]),
                           calibration_x=cal_x, calibration_y=cal_y, holdout_auc=0.0)
     test_view = {k: np.asarray(v, dtype=np.float64)[test_rows] for k, v in inputs.items()}
     p = draft.predict(test_view)
-    measured = evaluate(p, y_test)
+    measured = evaluate(p, y_test, seed)
     evaluation = ResponseEvaluation.model_validate({
         "model": name, "variant": variant, "inputs": names, "terms": [t.label for t in terms],
         "cv_roc_auc": cv_auc, "calibration_method": method, "calibration_cv_brier": briers,
@@ -192,16 +226,38 @@ def _train_one(name: ResponseModelName, inputs: Inputs, names: list[str], y: NDA
     return draft.model_copy(update={"holdout_auc": evaluation.roc_auc}), evaluation
 
 
-def train_response(data: CustomerData, segment_keys: NDArray[np.str_], *, seed: int
+def train_response(data: CustomerData, segment_keys: NDArray[np.str_], *, seed: int, repeats: int = 0
                    ) -> tuple[ResponseParams, ResponseSummary] | None:
-    """Both response models and their holdout evaluation; None when the file has no usable Response."""
+    """Both response models and their holdout evaluation; None when the file has no usable Response.
+    ``repeats``: also run the whole procedure on that many other splits (see :func:`_repeated`)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):   # small matrices: BLAS threads only spin
-        return _train_response(data, segment_keys, seed=seed)
+        return _train_response(data, segment_keys, seed=seed, repeats=repeats)
 
 
-def _train_response(data: CustomerData, segment_keys: NDArray[np.str_], *, seed: int
+def _repeated(name: ResponseModelName, inputs: Inputs, names: list[str], y: NDArray[np.int64], seed: int,
+              repeats: int) -> RepeatedHoldout:
+    """The whole procedure of :func:`_train_one` on ``repeats`` other stratified splits (seeds seed + 1 ...),
+    each evaluated on its own holdout. One holdout of a few hundred customers is a noisy measurement (its
+    AUC varies by about +-0.025 between splits); this says how noisy, and where the shipped split lies."""
+    aucs, eces, seeds = [], [], []
+    rows = np.arange(len(y))
+    for r in range(1, repeats + 1):
+        split_seed = seed + r
+        train_rows, test_rows = train_test_split(rows, test_size=HOLDOUT_SHARE, stratify=y, random_state=split_seed)
+        _, evaluation = _train_one(name, inputs, names, y, np.sort(train_rows), np.sort(test_rows), split_seed)
+        aucs.append(evaluation.roc_auc)
+        eces.append(evaluation.ece)
+        seeds.append(split_seed)
+    a, e = np.array(aucs), np.array(eces)
+    return RepeatedHoldout(splits=repeats, seeds=seeds, roc_auc_mean=float(a.mean()), roc_auc_sd=float(a.std(ddof=1)),
+                           roc_auc_min=float(a.min()), roc_auc_max=float(a.max()),
+                           share_at_target_auc=float((a >= TARGETS[name]).mean()), ece_mean=float(e.mean()),
+                           ece_sd=float(e.std(ddof=1)), share_at_target_ece=float((e <= TARGET_ECE).mean()))
+
+
+def _train_response(data: CustomerData, segment_keys: NDArray[np.str_], *, seed: int, repeats: int = 0
                     ) -> tuple[ResponseParams, ResponseSummary] | None:
     if RESPONSE_COLUMN not in data.raw.columns:
         return None
@@ -222,6 +278,9 @@ def _train_response(data: CustomerData, segment_keys: NDArray[np.str_], *, seed:
 
     seven = seven_field_inputs(fields)
     seven_model, seven_eval = _train_one("seven_fields", seven, list(FIELD_NAMES), y, train_rows, test_rows, seed)
+    if repeats > 1:
+        seven_eval = seven_eval.model_copy(update={
+            "repeated": _repeated("seven_fields", seven, list(FIELD_NAMES), y, seed, repeats)})
     full_model, full_eval = None, None
     if all(c in data.raw.columns for c in FULL_RECORD_COLUMNS):
         full = full_record_inputs(fields, lambda c: raw[c].to_numpy(dtype=np.float64),
@@ -230,6 +289,9 @@ def _train_response(data: CustomerData, segment_keys: NDArray[np.str_], *, seed:
         if all(np.isfinite(full[name]).all() for name in FULL_RECORD_INPUTS):
             full_model, full_eval = _train_one("full_record", full, list(FULL_RECORD_INPUTS), y, train_rows,
                                                test_rows, seed)
+            if repeats > 1:
+                full_eval = full_eval.model_copy(update={
+                    "repeated": _repeated("full_record", full, list(FULL_RECORD_INPUTS), y, seed, repeats)})
     if seven_model is None:  # pragma: no cover - always trained above
         raise TrainingError("no response model")
     keys = np.asarray(segment_keys)

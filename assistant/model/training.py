@@ -209,8 +209,9 @@ def segment_summary(features: pd.DataFrame, keys: NDArray[np.str_], kb: Knowledg
 
 def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, seed: int = 42,
           n_boot: int = N_BOOTSTRAP, ks: Iterable[int] = K_RANGE,
-          progress: Progress = _quiet) -> tuple[ModelBundle, ModelCard]:
-    """Train on cleaned data; return (bundle, card). Nothing is written here."""
+          progress: Progress = _quiet, response_repeats: int = 0) -> tuple[ModelBundle, ModelCard]:
+    """Train on cleaned data; return (bundle, card). Nothing is written here. ``response_repeats``: other
+    splits the response models' procedure is repeated on, for the card's spread of holdout figures."""
     features = data.features[list(FIELD_NAMES)]
     X_raw = features.to_numpy(dtype=float)
     X = StandardScaler().fit_transform(X_raw)
@@ -233,7 +234,7 @@ def train(data: CustomerData, kb: KnowledgeBase, *, k: int | str = DEFAULT_K, se
     projected = pca.transform(Xs[sample])
 
     progress(0, 1, "campaign-response models: cross-validation, calibration, holdout evaluation")
-    response = train_response(data, keys, seed=seed)
+    response = train_response(data, keys, seed=seed, repeats=response_repeats)
 
     trained_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     bundle = ModelBundle(
