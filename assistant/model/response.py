@@ -88,7 +88,8 @@ class Term(BaseModel):
         return self.input if self.transform == "linear" else f"{self.transform}({self.input})"
 
 
-def bspline_basis(x: NDArray[np.float64], knots: Sequence[float], degree: int) -> NDArray[np.float64]:
+def bspline_basis(x: NDArray[np.float64], knots: Sequence[float] | NDArray[np.float64], degree: int
+                  ) -> NDArray[np.float64]:
     """Every B-spline basis function of ``degree`` over ``knots`` at ``x``, (n, len(knots) - degree - 1),
     with ``x`` clamped to the base interval (scikit-learn's ``SplineTransformer(extrapolation="constant")``).
     Cox-de Boor in the stable form of Piegl & Tiller (The NURBS Book, A2.2), vectorised over rows: each

@@ -79,8 +79,8 @@ def _terms(variant: str, inputs: list[str], train: Inputs) -> list[Term]:
         terms += [Term(input="income", transform="log1p"), Term(input="total_spending", transform="log1p")]
     if variant == "hinge":
         for name in FIELD_NAMES:
-            knots = np.unique(np.quantile(np.asarray(train[name], dtype=np.float64), [0.25, 0.5, 0.75]))
-            terms += [Term(input=name, transform="hinge", knot=float(k)) for k in knots]
+            quartiles = np.unique(np.quantile(np.asarray(train[name], dtype=np.float64), [0.25, 0.5, 0.75]))
+            terms += [Term(input=name, transform="hinge", knot=float(k)) for k in quartiles]
     return terms
 
 
