@@ -649,3 +649,48 @@ def test_fraction_columns_write_the_same_text_as_the_float_column(tmp_path):
     assert paths[0].read_text() == paths[1].read_text()
     with_nan = fraction_column(np.array([0.25, np.nan]), 4, as_text=True)
     assert with_nan.cast(pa.string()).to_pylist() == ["0.25", None]
+
+
+def test_read_ahead_keeps_order_raises_in_place_and_stops_with_its_consumer():
+    import threading
+
+    from assistant.batch.read import _NeedsFallback, _read_ahead
+
+    closed = threading.Event()
+
+    def reader(n, fail_at=None):
+        try:
+            for i in range(n):
+                if i == fail_at:
+                    raise _NeedsFallback("ragged row")
+                yield i
+        finally:
+            closed.set()
+
+    assert list(_read_ahead(reader(50))) == list(range(50))
+    got = []
+    with pytest.raises(_NeedsFallback):
+        for item in _read_ahead(reader(50, fail_at=7)):
+            got.append(item)
+    assert got == list(range(7))                       # everything before the failure, in order
+    closed.clear()
+    ahead = _read_ahead(reader(10_000))
+    assert next(ahead) == 0
+    ahead.close()                                      # the consumer stops early: the reader is closed
+    assert closed.wait(5)
+    assert not any(t.name == "batch-reader" and t.is_alive() for t in threading.enumerate())
+
+
+def test_blocks_formatted_in_parallel_are_written_in_order_with_quoting_where_needed(service, tmp_path):
+    """Small chunks (many blocks formatted at once), some needing quotes (a comma inside a note): the
+    output is row for row the input, in order, and reads back with the same notes."""
+    frame = fields_frame(3000, seed=21)
+    frame["note"] = [f"note {i}" if i % 700 != 350 else f"a, b {i}" for i in range(len(frame))]
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    score_file(service, tmp_path / "in.csv", tmp_path / "out.csv", chunksize=97)
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    assert out["ID"].tolist() == frame["ID"].astype(str).tolist()
+    assert out["note"].tolist() == frame["note"].tolist()
+    assert out["segment_key"].tolist() == expected_labels(service, frame)
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    assert '"a, b 1050"' in lines[1051] and '"' not in lines[1]     # quoted only in the blocks that need it

@@ -69,6 +69,45 @@ def test_blocked_score_equals_the_standardised_design_matrix_sum():
                                atol=1e-9)
 
 
+def test_spline_terms_equal_scikit_learn_and_the_fast_paths_equal_the_definition():
+    """B-spline terms reproduce scikit-learn's SplineTransformer (constant extrapolation, repeated quantile
+    knots included); the folded piecewise cubic, its whole-number table and the even-grid calibration give
+    the same numbers as the term-by-term definition and np.interp, for whole and fractional inputs, inside
+    and outside the training range."""
+    from sklearn.preprocessing import SplineTransformer
+
+    from assistant.model.response import bspline_basis
+
+    rng = np.random.default_rng(8)
+    samples = {"age": rng.normal(50, 12, 800).round(), "web_visits_per_month": rng.integers(0, 10, 800).astype(float),
+               "recency_days": np.r_[np.zeros(400), rng.integers(1, 4, 400)].astype(float)}   # repeated knots
+    terms = []
+    for name, data in samples.items():
+        spline = SplineTransformer(n_knots=4, degree=3, knots="quantile").fit(data[:, None])
+        knots = spline.bsplines_[0].t
+        x = np.r_[rng.uniform(data.min() - 30, data.max() + 30, 3000), knots, data.min(), data.max()]
+        np.testing.assert_allclose(bspline_basis(x, knots, 3), spline.transform(x[:, None]), atol=1e-12)
+        terms += [Term(input=name, transform="bspline", knots=list(knots), basis=b) for b in range(6)]
+    terms.append(Term(input="income", transform="log1p"))
+    n_terms = len(terms)
+    model = ResponseModel(name="seven_fields", variant="spline", terms=terms, mean=list(rng.normal(size=n_terms)),
+                          scale=list(rng.uniform(0.5, 2, n_terms)), coef=list(rng.normal(size=n_terms)), intercept=0.2,
+                          calibration_x=list(np.linspace(-8, 8, 101)),
+                          calibration_y=list(1 / (1 + np.exp(-np.linspace(-8, 8, 101)))), holdout_auc=0.8)
+    for whole in (True, False):
+        n = 30_000
+        inputs = {name: rng.integers(-20, 130, n).astype(float) for name in samples}
+        inputs["income"] = rng.uniform(0, 2e5, n)
+        if not whole:
+            inputs["age"] = inputs["age"] + 0.25
+        expected = model.contributions(inputs).sum(axis=1) + model.intercept
+        np.testing.assert_allclose(model.score(inputs), expected, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(model.predict(inputs), np.interp(expected, model.calibration_x, model.calibration_y),
+                                   rtol=0, atol=1e-12)
+    one = {name: values[:1] for name, values in inputs.items()}        # the single-customer path (no table)
+    assert model.score(one)[0] == pytest.approx(float(expected[0]), abs=1e-9)
+
+
 def test_ece_of_a_perfectly_calibrated_model_is_sampling_noise():
     """Outcomes drawn from the probabilities themselves: the simulated range must hold such a model's ECE
     (and shrink with more customers); a model off by 0.1 everywhere lies far above it."""

@@ -28,6 +28,9 @@ _MAX_BLOCK = 1 << 20   # CSV bytes parsed at a time: with bigger blocks pyarrow'
 #                        file's length (measured: +300 MB at 6 MB blocks on 10M rows) and nothing gets faster
 
 
+_READ_AHEAD = 2        # chunks a background thread reads ahead of the scoring (see _read_ahead)
+
+
 class _NeedsFallback(Exception):
     """pyarrow's fast CSV reader met something it cannot stream (ragged rows, quoted line breaks)."""
 
@@ -174,10 +177,62 @@ def _parquet_chunks(plan: FilePlan, chunksize: int, include: list[int] | None = 
 
 def _chunks(plan: FilePlan, engine: str, chunksize: int, include: list[int] | None = None) -> Iterator[_Chunk]:
     if plan.file_type == "parquet":
-        return _parquet_chunks(plan, chunksize, include)
+        return _read_ahead(_parquet_chunks(plan, chunksize, include))
     if engine == "arrow":
-        return _arrow_csv_chunks(plan, chunksize, include)
+        return _read_ahead(_arrow_csv_chunks(plan, chunksize, include))
     return _python_csv_chunks(plan, chunksize, include)
+
+
+_DONE = object()
+
+
+def _read_ahead(chunks: Iterator[_Chunk], depth: int = _READ_AHEAD) -> Iterator[_Chunk]:
+    """``chunks``, produced by a background thread up to ``depth`` chunks ahead of the consumer: pyarrow's
+    streaming readers parse only when asked for the next batch, so without this the reading and the
+    scoring of a file would take turns instead of overlapping (pyarrow releases the GIL while it parses).
+    An exception in the reader (``_NeedsFallback`` included) is raised here, in order; when the consumer
+    stops early, the thread stops at its next chunk and the reader is closed."""
+    import queue
+    import threading
+
+    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            put(exc)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="batch-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
 
 
 _FOUR_DIGIT_YEAR = re.compile(r"(?<!\d)(1[89]\d\d|2[01]\d\d)(?!\d)")

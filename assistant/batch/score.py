@@ -56,6 +56,7 @@ from assistant.model.response import (
     usable_rows,
 )
 
+_ENCODERS = 2    # CSV blocks formatted at once (pyarrow's CSV writer is one thread per call)
 DERIVED_COLUMNS = frozenset({"segment_key", "segment_name", "confidence", "confidence_margin", "warnings",
                              "response_probability", "response_model"})
 RESPONSE_MODELS: tuple[ResponseModelName, ...] = ("seven_fields", "full_record")
@@ -147,7 +148,7 @@ class _Run:
                          + [pa.field(self.plan.columns[i], _csv_type(schema.field(i).type)) for i in self.plan.keep])
 
     # -- one chunk
-    def process(self, chunk: _Chunk, pool: ThreadPoolExecutor, pending: list[Future[None]]) -> None:
+    def process(self, chunk: _Chunk, pool: ThreadPoolExecutor, pending: list[Future[pa.Buffer | None]]) -> None:
         batch = chunk.batch
         if self.writer is None:
             self.writer = _TableWriter(self.output, self.fmt, self._out_schema(batch.schema), self.delimiter,
@@ -190,9 +191,37 @@ class _Run:
         if self.response is not None:
             columns += self._response_columns(X, kept)
         out = pa.RecordBatch.from_arrays(columns, schema=self.writer.schema)
-        if pending:                       # keep at most one write in flight (bounded memory)
-            pending.pop().result()
-        pending.append(pool.submit(self.writer.write, out))
+        self._hand_over(out, pool, pending)
+
+    def _hand_over(self, out: pa.RecordBatch, pool: ThreadPoolExecutor, pending: list[Future[pa.Buffer | None]]
+                   ) -> None:
+        """Write ``out`` in the background with bounded memory. CSV: up to _ENCODERS blocks are formatted at
+        once on the pool's threads and written in order here; Parquet: one write in flight (its writer is
+        one stream)."""
+        writer = self.writer
+        assert writer is not None
+        if writer.encodes:
+            pending.append(pool.submit(writer.encode, out))
+            while len(pending) > _ENCODERS:
+                self._write_next(pending)
+            return
+        while pending:
+            self._write_next(pending)
+        pending.append(pool.submit(self._write_returning_none, out))
+
+    def _write_returning_none(self, out: pa.RecordBatch) -> None:
+        assert self.writer is not None
+        self.writer.write(out)
+
+    def _write_next(self, pending: list[Future[pa.Buffer | None]]) -> None:
+        text = pending.pop(0).result()
+        if text is not None and self.writer is not None:
+            self.writer.write_encoded(text)
+
+    def drain(self, pending: list[Future[pa.Buffer | None]]) -> None:
+        """Finish every write handed over, in order."""
+        while pending:
+            self._write_next(pending)
 
     def _date_format(self, dates: np.ndarray) -> str | None:
         """The file's Dt_Customer format (one rule for the whole file), found on the first chunk that has one."""
@@ -324,15 +353,14 @@ def _score_with(service: SegmentationService, plan: FilePlan, input_path: Path, 
                 started: float) -> BatchSummary:
     for attempt, engine in enumerate(engines):
         run = _Run(service, plan, output_path, errors_path, fmt, year)
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer")
-        pending: list[Future[None]] = []
+        pool = ThreadPoolExecutor(max_workers=_ENCODERS, thread_name_prefix="batch-writer")
+        pending: list[Future[pa.Buffer | None]] = []
         try:
             for chunk in _chunks(plan, engine, chunksize):
                 run.process(chunk, pool, pending)
                 if progress is not None:
                     progress(run.rows_read, chunk.fraction)
-            for future in pending:
-                future.result()
+            run.drain(pending)
             if run.rows_read == 0:
                 raise DataFileError(f"{input_path.name} has a header but no data rows")
             if run.ragged == run.rows_read:

@@ -139,10 +139,21 @@ class _MinimalQuotingCsv:
         self.stream.write((delimiter.join(names) + "\n").encode())
 
     def write_batch(self, batch: pa.RecordBatch) -> None:
+        self.write_encoded(self.encode(batch))
+
+    def encode(self, batch: pa.RecordBatch) -> pa.Buffer:
+        """The CSV text of ``batch`` (no header), in memory: safe to call from several threads at once, so
+        blocks can be formatted in parallel and written in order (see write_encoded)."""
+        sink = pa.BufferOutputStream()
         try:
-            pacsv.write_csv(batch, self.stream, write_options=self.plain)
-        except pa.ArrowInvalid:          # a cell needs quotes: nothing of this block was written
-            pacsv.write_csv(batch, self.stream, write_options=self.quoted)
+            pacsv.write_csv(batch, sink, write_options=self.plain)
+        except pa.ArrowInvalid:          # a cell needs quotes: start again with pyarrow's quoting
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(batch, sink, write_options=self.quoted)
+        return sink.getvalue()
+
+    def write_encoded(self, text: pa.Buffer) -> None:
+        self.stream.write(text)
 
     def close(self) -> None:
         self.stream.close()
@@ -178,6 +189,21 @@ class _TableWriter:
         if self.file_schema is not self.schema:
             batch = pa.RecordBatch.from_arrays(batch.columns, schema=self.file_schema)
         self.writer.write_batch(batch)
+
+    @property
+    def encodes(self) -> bool:
+        """Whether batches can be encoded apart from writing them (CSV): see encode and write_encoded."""
+        return isinstance(self.writer, _MinimalQuotingCsv)
+
+    def encode(self, batch: pa.RecordBatch) -> pa.Buffer:
+        assert isinstance(self.writer, _MinimalQuotingCsv)
+        if self.file_schema is not self.schema:
+            batch = pa.RecordBatch.from_arrays(batch.columns, schema=self.file_schema)
+        return self.writer.encode(batch)
+
+    def write_encoded(self, text: pa.Buffer) -> None:
+        assert isinstance(self.writer, _MinimalQuotingCsv)
+        self.writer.write_encoded(text)
 
     def commit(self) -> None:
         self.writer.close()

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from assistant.core.fields import FIELD_NAMES
 
+_TABLE_MIN_ROWS = 1_024   # a splined input is read from its table for blocks at least this long
+_TABLE_MAX = 1 << 21      # at most this many whole numbers (16 MB) in one input's table
 _BLOCK = 8_192   # rows per pass in ResponseModel.score: a handful of 64 KB arrays stay in the CPU cache
 ResponseModelName = Literal["seven_fields", "full_record"]
 Transform = Literal["linear", "log1p", "hinge", "bspline"]
@@ -145,6 +147,38 @@ class _Piecewise:
 
     def __call__(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> None:
         """``out += f(x)``."""
+        if not self.add_whole(x, out):
+            self._cubic(x, out)
+
+    def add_whole(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> bool:
+        """``out += f(x)`` from a table of f over the whole numbers of the base interval (built on first use
+        from the cubics themselves, so the numbers are the same, and about 6x faster) when ``x`` holds only
+        whole numbers (every field of a customer file, in practice) and is long enough to pay for the table;
+        False, leaving ``out`` alone, otherwise."""
+        table = self.table if len(x) >= _TABLE_MIN_ROWS else None
+        if table is None:
+            return False
+        first, values = table
+        whole = x.astype(np.intp)
+        if not np.array_equal(whole, x):
+            return False
+        whole -= first
+        np.minimum(whole, len(values) - 1, out=whole)
+        np.maximum(whole, 0, out=whole)
+        out += values.take(whole)
+        return True
+
+    @cached_property
+    def table(self) -> tuple[int, NDArray[np.float64]] | None:
+        """(first whole number, f at every whole number of the base interval), when its ends are whole and
+        it holds at most _TABLE_MAX numbers (clamping then gives f at the ends, as for any value outside)."""
+        if not (self.low.is_integer() and self.high.is_integer()) or self.high - self.low >= _TABLE_MAX:
+            return None
+        values = np.zeros(int(self.high - self.low) + 1)
+        self._cubic(np.arange(self.low, self.high + 1.0), values)
+        return int(self.low), values
+
+    def _cubic(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> None:
         xc = np.clip(x, self.low, self.high)
         k = np.searchsorted(self.inner, xc, side="right")
         u = (xc - self.starts[k]) * self.inverse_widths[k]
@@ -208,6 +242,8 @@ class ResponseModel(BaseModel):
         columns = {name: np.asarray(inputs[name], dtype=np.float64) for name in self.inputs}
         n = len(next(iter(columns.values()))) if columns else 0
         out: NDArray[np.float64] = np.full(n, constant)
+        # splined inputs holding only whole numbers: one table lookup over the whole column
+        splines = [(name, piecewise) for name, piecewise in splines if not piecewise.add_whole(columns[name], out)]
         work = np.empty(min(n, _BLOCK))
         for start in range(0, n, _BLOCK):
             acc = out[start:start + _BLOCK]
@@ -251,8 +287,29 @@ class ResponseModel(BaseModel):
         return constant, simple, splines
 
     def calibrate(self, score: NDArray[np.float64]) -> NDArray[np.float64]:
-        out: NDArray[np.float64] = np.interp(score, self.calibration_x, self.calibration_y)
-        return out
+        """The calibration map, linear between its points (``np.interp``; a sigmoid's evenly spaced grid is
+        looked up by arithmetic instead of a binary search, about 4x faster on big blocks)."""
+        grid = self._even_grid
+        score = np.asarray(score, dtype=np.float64)
+        if grid is None or len(score) < _TABLE_MIN_ROWS or not np.isfinite(score).all():
+            out: NDArray[np.float64] = np.interp(score, self.calibration_x, self.calibration_y)
+            return out
+        x0, step, ys = grid
+        position = np.clip((score - x0) / step, 0.0, len(ys) - 1.0)
+        index = np.minimum(position.astype(np.intp), len(ys) - 2)
+        position -= index
+        low = ys.take(index)
+        return low + (ys.take(index + 1) - low) * position
+
+    @cached_property
+    def _even_grid(self) -> tuple[float, float, NDArray[np.float64]] | None:
+        xs = np.asarray(self.calibration_x)
+        if len(xs) < 3:
+            return None
+        steps = np.diff(xs)
+        if not np.allclose(steps, steps[0], rtol=1e-9, atol=0.0):
+            return None
+        return float(xs[0]), float(steps[0]), np.asarray(self.calibration_y, dtype=np.float64)
 
     def predict(self, inputs: Mapping[str, NDArray[np.float64]]) -> NDArray[np.float64]:
         """Calibrated probability per row."""

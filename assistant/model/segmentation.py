@@ -472,7 +472,7 @@ class SegmentationService:
 
     def predict_indices(self, X: ArrayLike) -> NDArray[np.intp]:
         """Cluster index per row of an (n, 7) float array in field order (trusted input)."""
-        X = np.ascontiguousarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)   # either memory order: blocks are transposed anyway
         out = np.empty(len(X), dtype=np.intp)
         self._blocked(X, self._block_indices, out)
         return out
@@ -509,7 +509,7 @@ class SegmentationService:
         ``index`` (intp) and ``margin`` (float64) are arrays; ``segment_key``, ``segment_name`` and
         ``confidence`` are pandas Categoricals over those codes (no Python object per row). One pass in
         cache-sized blocks, on two threads for large inputs (see :meth:`_blocked`)."""
-        X = np.ascontiguousarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
         idx = np.empty(len(X), dtype=np.intp)
         margin = np.empty(len(X), dtype=np.float64)
         self._blocked(X, self._block_scores, idx, margin)
