@@ -109,6 +109,20 @@ def _ambiguous_dots(arr: pa.Array, values: np.ndarray, rule: _TextRule) -> np.nd
     return near[hit] if hit.any() else None
 
 
+def _whole_numbers(arr: pa.Array) -> np.ndarray | None:
+    """A text column read as whole numbers (float64, NaN where empty) when every cell is one, else None.
+    Parsing integers is about a third cheaper than parsing floats, and such a column has no ``71.000``."""
+    try:
+        ints = pc.cast(arr, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if ints.null_count:
+        values: np.ndarray = ints.to_numpy(zero_copy_only=False).astype(np.float64)
+    else:
+        values = np.asarray(ints.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return values
+
+
 def _parse_numbers(arr: pa.Array, rule: _TextRule) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """(values, status, clean): float64 values (NaN when not usable), a status per cell (None when
     every cell is a finite number: the common case costs one cast), and whether every non-missing
@@ -122,8 +136,12 @@ def _parse_numbers(arr: pa.Array, rule: _TextRule) -> tuple[np.ndarray, np.ndarr
         arr = pc.cast(arr, pa.string())
     clean = True
     try:
-        values = pc.cast(arr, pa.float64(), safe=not numeric).to_numpy(zero_copy_only=False)
-        ambiguous = None if numeric else _ambiguous_dots(arr, values, rule)
+        whole = None if numeric else _whole_numbers(arr)
+        if whole is not None:             # whole numbers written plainly (most files): no dot to misread
+            values, ambiguous = whole, None
+        else:
+            values = pc.cast(arr, pa.float64(), safe=not numeric).to_numpy(zero_copy_only=False)
+            ambiguous = None if numeric else _ambiguous_dots(arr, values, rule)
         if not arr.null_count and ambiguous is None and np.isfinite(values).all():
             return values, None, True
         missing = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else None
