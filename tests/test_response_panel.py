@@ -28,7 +28,10 @@ def test_every_evaluated_model_has_its_holdout_quality_in_the_table(service, tex
     for (_, row), m in zip(table.iterrows(), models, strict=True):
         assert row[c.model] == texts.response.models[m["model"]]
         assert row[c.roc_auc].startswith(f"{m['roc_auc']:.2f}") and f"{m['target_roc_auc']:.2f}" in row[c.roc_auc]
-        assert row[c.ece].startswith(f"{m['ece']:.3f}")
+        assert row[c.ece].startswith(f"{m['ece']:.3f}") and f"{m['ece_if_calibrated_median']:.3f}" in row[c.ece]
+        repeated = m["repeated"]
+        assert row[c.repeated].startswith(f"{repeated['roc_auc_mean']:.2f} ± {repeated['roc_auc_sd']:.2f}")
+        assert f"{repeated['share_at_target_auc']:.0%} of {repeated['splits']} splits" in row[c.repeated]
         assert row[c.verdict] == (texts.response.met if m["meets_targets"] else texts.response.missed)
 
 

@@ -134,6 +134,7 @@ class ResponseColumns(StrictModel):
     brier: str
     ece: str
     lift: str
+    repeated: str
     verdict: str
 
 
@@ -145,8 +146,10 @@ class ResponseTexts(TextModel):
     table_label: str
     auc: str
     ece: str
+    ece_noise: str
     brier: str
     lift: str
+    repeated: str
     met: str
     missed: str
     models: dict[str, str]
@@ -162,7 +165,8 @@ class ResponseTexts(TextModel):
 
     placeholders: ClassVar[Placeholders] = {
         "intro": {"holdout", "training", "share", "overall"}, "auc": {"auc", "target"},
-        "ece": {"ece", "target"}, "brier": {"brier", "base"}, "lift": {"lift10", "lift20"},
+        "ece": {"ece", "target"}, "ece_noise": {"noise"}, "brier": {"brier", "base"},
+        "lift": {"lift10", "lift20"}, "repeated": {"mean", "sd", "low", "high", "share", "splits"},
     }
 
 

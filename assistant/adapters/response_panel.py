@@ -36,6 +36,15 @@ def response_intro(service: SegmentationService, texts: ResponseTexts) -> str:
                               share=_pct(response["holdout_share"]), overall=_pct(response["overall_rate"]))
 
 
+def _repeated(repeated: dict[str, Any] | None, texts: ResponseTexts) -> str:
+    """The holdout AUC over the card's repeated splits, or a dash for a card trained without them."""
+    if not repeated:
+        return "-"
+    return texts.repeated.format(mean=f"{repeated['roc_auc_mean']:.2f}", sd=f"{repeated['roc_auc_sd']:.2f}",
+                                 low=f"{repeated['roc_auc_min']:.2f}", high=f"{repeated['roc_auc_max']:.2f}",
+                                 share=_pct(repeated["share_at_target_auc"]), splits=repeated["splits"])
+
+
 def quality_table(service: SegmentationService, texts: ResponseTexts) -> pd.DataFrame:
     """One row per model: holdout ROC AUC, PR AUC, Brier (against the base rate's), ECE, lift, targets."""
     c = texts.columns
@@ -46,8 +55,11 @@ def quality_table(service: SegmentationService, texts: ResponseTexts) -> pd.Data
             c.roc_auc: texts.auc.format(auc=f"{m['roc_auc']:.2f}", target=f"{m['target_roc_auc']:.2f}"),
             c.pr_auc: f"{m['pr_auc']:.2f}",
             c.brier: texts.brier.format(brier=f"{m['brier']:.3f}", base=f"{m['brier_base_rate']:.3f}"),
-            c.ece: texts.ece.format(ece=f"{m['ece']:.3f}", target=f"{m['target_ece']:.2f}"),
+            c.ece: texts.ece.format(ece=f"{m['ece']:.3f}", target=f"{m['target_ece']:.2f}") + (
+                texts.ece_noise.format(noise=f"{m['ece_if_calibrated_median']:.3f}")
+                if m.get("ece_if_calibrated_median") is not None else ""),
             c.lift: texts.lift.format(lift10=f"{m['lift_top10']:.1f}", lift20=f"{m['lift_top20']:.1f}"),
+            c.repeated: _repeated(m.get("repeated"), texts),
             c.verdict: texts.met if m.get("meets_targets") else texts.missed,
         })
     return pd.DataFrame(rows)
