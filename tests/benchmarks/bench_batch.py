@@ -129,7 +129,7 @@ MEMORY_SCRIPT = r"""
 import json, resource, sys, threading, time
 sys.path.insert(0, {root!r})
 import psutil
-from assistant.batch import score_file
+from assistant.batch.score import score_file
 from assistant.segmentation import SegmentationService
 service = SegmentationService.load()
 proc = psutil.Process()
