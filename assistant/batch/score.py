@@ -114,7 +114,7 @@ def _tenure_days(arr: pa.Array, reference_date: str, fmt: str) -> np.ndarray:
 
 
 def _is_text_type(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
 def _score(service: SegmentationService, X: np.ndarray) -> dict[str, Any]:

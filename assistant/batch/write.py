@@ -85,8 +85,8 @@ def _may_be_risky(arr: pa.Array) -> bool:
     buffers = arr.buffers()
     if buffers[2] is None:
         return False
-    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    offsets = np.frombuffer(buffers[1], dtype=width, count=len(arr) + 1, offset=arr.offset * np.dtype(width).itemsize)
+    width = np.dtype(np.int64) if pa.types.is_large_string(arr.type) else np.dtype(np.int32)
+    offsets: np.ndarray = np.frombuffer(buffers[1], dtype=width, count=len(arr) + 1, offset=arr.offset * width.itemsize)
     data = np.frombuffer(buffers[2], dtype=np.uint8)
     starts = offsets[:-1][offsets[1:] > offsets[:-1]]
     return bool(_RISKY_BYTES[data[starts]].any()) if len(starts) else False
