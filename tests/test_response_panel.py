@@ -35,6 +35,20 @@ def test_every_evaluated_model_has_its_holdout_quality_in_the_table(service, tex
         assert row[c.verdict] == (texts.response.met if m["meets_targets"] else texts.response.missed)
 
 
+def test_the_table_is_shown_one_measure_a_row_with_every_cell(service, texts):
+    from assistant.adapters.response_panel import quality_markdown
+
+    table = quality_table(service, texts.response)
+    markdown = quality_markdown(table, texts.response)
+    lines = markdown.splitlines()
+    assert len(lines) == 2 + len(table.columns) - 1              # header, rule, one line per measure
+    for model in table[texts.response.columns.model]:
+        assert model in lines[0]
+    for column in table.columns[1:]:
+        row = next(line for line in lines if line.startswith(f"| {column} |"))
+        assert all(str(v) in row for v in table[column])
+
+
 def test_the_intro_states_the_holdout_and_the_base_rate(service, texts):
     response = service.card["response"]
     intro = response_intro(service, texts.response)

@@ -57,6 +57,7 @@ APP_CSS = """
   overflow-wrap: normal !important; word-break: normal !important;
 }
 #chat td:not(:first-child), #chat th:not(:first-child), #form-result td:not(:first-child),
+#response-quality th, #response-quality td { word-break: normal !important; overflow-wrap: normal !important; }
 #form-result th:not(:first-child) { text-align: right !important; font-variant-numeric: tabular-nums; }
 /* numbers with their unit stay on one line; headers (long segment names) may wrap */
 #chat td:not(:first-child), #form-result td:not(:first-child) { white-space: nowrap; }

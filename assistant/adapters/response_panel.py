@@ -65,6 +65,19 @@ def quality_table(service: SegmentationService, texts: ResponseTexts) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def quality_markdown(table: pd.DataFrame, texts: ResponseTexts) -> str:
+    """The quality table turned on its side for reading (one row per measure, one column per model), as a
+    Markdown table whose cells wrap at any width (a wide grid scrolled sideways on phones)."""
+    c = texts.columns
+    models = table[c.model].tolist()
+    lines = [f"| {texts.table_label} | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+    for column in table.columns:
+        if column == c.model:
+            continue
+        lines.append(f"| {column} | " + " | ".join(str(v) for v in table[column]) + " |")
+    return "\n".join(lines)
+
+
 def _style(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     fig.update_layout(title={"text": title, "x": 0.02, "xanchor": "left", "yref": "container", "y": 0.97},
                       xaxis={"title": x, "range": [0, 1], "tickformat": ".0%"},
@@ -117,8 +130,7 @@ def response_section(service: SegmentationService, texts: AppTexts, *, min_width
         return
     r = texts.response
     gr.Markdown(f"### {r.heading}\n{response_intro(service, r)}", elem_id="response-heading")
-    gr.Dataframe(value=quality_table(service, r), label=r.table_label, interactive=False, wrap=True,
-                 elem_id="response-quality", show_label=False)
+    gr.Markdown(quality_markdown(quality_table(service, r), r), elem_id="response-quality")
     with gr.Row():
         gr.Plot(value=calibration_figure(service, texts), elem_id="response-calibration", min_width=min_width,
                 show_label=False)
