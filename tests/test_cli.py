@@ -63,9 +63,14 @@ def test_missing_model_dir_exits_2(tmp_path):
 
 @pytest.mark.slow
 def test_train_on_synthetic_data(synthetic_file, tmp_path):
-    out = run("train", "--data", str(synthetic_file), "--out", str(tmp_path / "m"), "--seed", "3")
+    out = run("train", "--data", str(synthetic_file), "--out", str(tmp_path / "m"), "--seed", "3",
+              "--response-repeats", "3")
     assert out.returncode == 0, out.stderr
     assert "model written" in out.stdout and "VIP Customers" in out.stdout
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text())
+    for model in card["response"]["models"]:        # the response procedure repeated on 3 other splits
+        assert model["repeated"]["splits"] == 3 and model["repeated"]["seeds"] == [4, 5, 6]
+        assert model["repeated"]["roc_auc_min"] <= model["repeated"]["roc_auc_mean"] <= model["repeated"]["roc_auc_max"]
     pred = run("predict", *ARGS, "--json", "--model-dir", str(tmp_path / "m"))
     assert json.loads(pred.stdout)["segment_key"] == "vip_customers"
 
@@ -87,3 +92,5 @@ def test_train_refuses_bad_k_and_missing_file(tmp_path):
     assert out.returncode == 2 and "does not exist" in out.stderr
     out = run("train", "--data", str(tmp_path / "none.csv"), "--k", "many")
     assert out.returncode == 2 and "--k='many'" in out.stderr
+    out = run("train", "--data", str(tmp_path / "none.csv"), "--response-repeats", "-1")
+    assert out.returncode == 2 and "--response-repeats=-1 is below the minimum of 0" in out.stderr

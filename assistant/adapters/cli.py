@@ -135,14 +135,14 @@ def cmd_train(args) -> int:
             raise AssistantError(f"--k={k} is outside the allowed range 2 to 10")
     if args.bootstrap < 20:
         raise AssistantError(f"--bootstrap={args.bootstrap} is below the minimum of 20")
+    if args.response_repeats < 0:
+        raise AssistantError(f"--response-repeats={args.response_repeats} is below the minimum of 0")
     started = time.perf_counter()
     kb = load_knowledge(args.knowledge_dir)
     data = load_customers(args.data)
     rep = data.report
     print(f"loaded {args.data}: {rep.rows_in} rows, kept {rep.rows_kept}; dropped "
           + ", ".join(f"{n} {why}" for why, n in rep.dropped.items()), file=sys.stderr)
-    if args.response_repeats < 0:
-        raise AssistantError(f"--response-repeats={args.response_repeats} is below the minimum of 0")
     bundle, card = train(data, kb, k=k, seed=args.seed, n_boot=args.bootstrap, progress=_progress,
                          response_repeats=args.response_repeats)
     out = args.out or training_output_dir()
