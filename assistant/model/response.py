@@ -187,12 +187,13 @@ class _Piecewise:
 
 
 class ResponseModel(BaseModel):
-    """A calibrated logistic regression in plain numbers."""
+    """A calibrated logistic regression over transformed inputs (values, logs, hinges, cubic B-splines), in plain
+    numbers."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: ResponseModelName
-    variant: str                          # the candidate chosen by cross-validation ("plain", "log", "hinge")
+    variant: str                          # the candidate chosen by cross-validation ("hinge", "spline C=0.1"...)
     terms: list[Term]
     mean: list[float]                     # per term, for standardising
     scale: list[float]
