@@ -12,6 +12,8 @@ probability (``np.interp`` over its thresholds). Everything is stored in the sco
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Literal
@@ -144,6 +146,10 @@ class _Piecewise:
             coefficients.append(np.linalg.solve(vandermonde, values))
         self.coefficients = np.array(coefficients)         # (pieces, 4), highest power first
         self.inner = self.starts[1:]
+        self._inner_list = [float(v) for v in self.inner]  # the same numbers as Python floats, for at()
+        self._starts_list = [float(v) for v in self.starts]
+        self._inverse_widths_list = [float(v) for v in self.inverse_widths]
+        self._coefficients_list = [tuple(float(v) for v in row) for row in self.coefficients]
 
     def __call__(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> None:
         """``out += f(x)``."""
@@ -177,6 +183,14 @@ class _Piecewise:
         values = np.zeros(int(self.high - self.low) + 1)
         self._cubic(np.arange(self.low, self.high + 1.0), values)
         return int(self.low), values
+
+    def at(self, x: float) -> float:
+        """f(x) for one number, in plain Python (the same cubic as ``_cubic``)."""
+        xc = min(max(x, self.low), self.high)
+        k = bisect.bisect_right(self._inner_list, xc)
+        u = (xc - self._starts_list[k]) * self._inverse_widths_list[k]
+        c3, c2, c1, c0 = self._coefficients_list[k]
+        return ((c3 * u + c2) * u + c1) * u + c0
 
     def _cubic(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> None:
         xc = np.clip(x, self.low, self.high)
@@ -286,6 +300,60 @@ class ResponseModel(BaseModel):
                 vector[b] = w
             splines.append((name, _Piecewise(knots, degree, vector)))
         return constant, simple, splines
+
+    def input_effects(self, values: Mapping[str, float]) -> dict[str, float]:
+        """One customer: each input's part of the linear score against the average training customer (the
+        sum of its terms' ``contributions``), in plain Python floats: the single-customer path (chat, form,
+        API) costs microseconds, not a numpy call per term. ``intercept + sum(effects)`` is the score."""
+        effects: dict[str, float] = {}
+        for name, offset, simple, piecewise in self._scalar:
+            x = float(values[name])
+            total = -offset
+            for transform, knot, w in simple:
+                if transform == "linear":
+                    total += w * x
+                elif transform == "log1p":
+                    total += w * math.log1p(max(x, 0.0))
+                else:
+                    total += w * max(x - knot, 0.0)
+            if piecewise is not None:
+                total += piecewise.at(x)
+            effects[name] = total
+        return effects
+
+    def predict_one(self, values: Mapping[str, float]) -> tuple[float, dict[str, float]]:
+        """(calibrated probability, input effects) for one customer, without numpy arrays."""
+        effects = self.input_effects(values)
+        score = self.intercept + sum(effects.values())
+        xs, ys = self.calibration_x, self.calibration_y
+        if score <= xs[0]:
+            return ys[0], effects
+        if score >= xs[-1]:
+            return ys[-1], effects
+        i = bisect.bisect_right(xs, score) - 1
+        x0, x1 = xs[i], xs[i + 1]
+        share = (score - x0) / (x1 - x0) if x1 > x0 else 0.0
+        return ys[i] + (ys[i + 1] - ys[i]) * share, effects
+
+    @cached_property
+    def _scalar(self) -> list[tuple[str, float, list[tuple[str, float, float]], _Piecewise | None]]:
+        """Per input: (name, sum of w * mean over its terms, its simple terms as (transform, knot, w), its
+        piecewise cubic or None), with w = coef / scale."""
+        _, _, splines = self._compiled
+        pieces = dict(splines)
+        out: list[tuple[str, float, list[tuple[str, float, float]], _Piecewise | None]] = []
+        for name in self.inputs:
+            offset = 0.0
+            simple: list[tuple[str, float, float]] = []
+            for t, c, sc, m in zip(self.terms, self.coef, self.scale, self.mean, strict=True):
+                if t.input != name:
+                    continue
+                w = c / sc
+                offset += w * m
+                if t.transform != "bspline":
+                    simple.append((t.transform, float(t.knot or 0.0), w))
+            out.append((name, offset, simple, pieces.get(name)))
+        return out
 
     def calibrate(self, score: NDArray[np.float64]) -> NDArray[np.float64]:
         """The calibration map, linear between its points (``np.interp``; a sigmoid's evenly spaced grid is

@@ -41,7 +41,7 @@ from assistant.core.schemas import (
 )
 from assistant.model.card import ModelCard, validation_summary
 from assistant.model.params import ScoringParams, load_verified_params
-from assistant.model.response import ResponseModel, ResponseParams, seven_field_inputs
+from assistant.model.response import ResponseParams, seven_field_inputs
 
 if TYPE_CHECKING:  # pragma: no cover
     from assistant.model.bundle import ModelBundle
@@ -317,22 +317,16 @@ class SegmentationService:
         if rp is None:
             return None
         model = rp.seven_fields
-        inputs = seven_field_inputs(np.asarray([x], dtype=np.float64))
-        probability = float(model.predict(inputs)[0])
+        probability, effects = model.predict_one(dict(zip(FIELD_NAMES, x, strict=True)))
         return ResponseLikelihood.model_construct(
             probability=probability, segment_rate=rp.segment_rates.get(key, rp.overall_rate),
             overall_rate=rp.overall_rate, model=model.name, holdout_auc=model.holdout_auc,
-            drivers=self.response_drivers(model, inputs))
+            drivers=self.response_drivers(effects))
 
     @staticmethod
-    def response_drivers(model: ResponseModel, inputs: Mapping[str, NDArray[np.float64]],
-                         limit: int = N_DRIVERS) -> list[ResponseDriver]:
-        """For the first row of ``inputs``: the inputs whose terms move the score most against the average
-        training customer (log-odds; all terms of one input summed), largest first."""
-        parts = model.contributions(inputs)[0]
-        by_input: dict[str, float] = {}
-        for term, part in zip(model.terms, parts, strict=True):
-            by_input[term.input] = by_input.get(term.input, 0.0) + float(part)
+    def response_drivers(by_input: Mapping[str, float], limit: int = N_DRIVERS) -> list[ResponseDriver]:
+        """The inputs whose terms move one customer's score most against the average training customer
+        (log-odds; all terms of one input summed: ``ResponseModel.input_effects``), largest first."""
         labels = {f.name: f.label for f in FIELDS}
         top = sorted(by_input.items(), key=lambda kv: -abs(kv[1]))[:limit]
         return [ResponseDriver(field=name, label=labels.get(name, name), effect=effect)
