@@ -52,6 +52,7 @@ N_DRIVERS = 3
 CARD_NAME = "model_card.json"
 _BATCH_CHUNK = 16_384      # rows per block: the (k, block) score matrix stays in the CPU cache
 _PARALLEL_MIN_ROWS = 131_072
+_FIELD_LABELS = {f.name: f.label for f in FIELDS}
 _CONFIDENCE_LEVELS = pd.Index(["borderline", "clear"])   # codes: 0 below BORDERLINE_MARGIN, 1 at or above
 
 
@@ -327,9 +328,8 @@ class SegmentationService:
     def response_drivers(by_input: Mapping[str, float], limit: int = N_DRIVERS) -> list[ResponseDriver]:
         """The inputs whose terms move one customer's score most against the average training customer
         (log-odds; all terms of one input summed: ``ResponseModel.input_effects``), largest first."""
-        labels = {f.name: f.label for f in FIELDS}
         top = sorted(by_input.items(), key=lambda kv: -abs(kv[1]))[:limit]
-        return [ResponseDriver(field=name, label=labels.get(name, name), effect=effect)
+        return [ResponseDriver.model_construct(field=name, label=_FIELD_LABELS.get(name, name), effect=effect)
                 for name, effect in top if abs(effect) > 0.05]
 
     def response_probability(self, X: ArrayLike) -> NDArray[np.float64] | None:
