@@ -316,3 +316,36 @@ def test_the_bundle_is_checked_after_its_sha256(tmp_path):
     _rewrite_bundle(model, lambda b: b.pop("pipeline"))
     with pytest.raises(ModelError, match="is not a model bundle"):
         _ = SegmentationService.load(model).bundle   # unpickled on first use, verified first
+
+
+def test_one_customer_takes_the_plain_python_response_path_with_the_same_numbers(service, monkeypatch):
+    """assign (chat, form, REST) computes the response chance and its drivers in plain floats, never through
+    the numpy batch path (a numpy call per term made one answer ~300x slower); the numbers must equal the
+    batch path's: the probability and each input's summed term contributions."""
+    from assistant.model.response import ResponseModel, seven_field_inputs
+
+    model = service.response_params.seven_fields
+    rng = np.random.default_rng(12)
+    rows = [profile(age=int(rng.integers(18, 90)), income=float(rng.uniform(5000, 150000)),
+                    total_spending=int(rng.integers(5, 2500)), recency_days=int(rng.integers(0, 99)))
+            for _ in range(40)]
+    X = np.array([[getattr(p, n) for n in FIELD_NAMES] for p in rows], dtype=float)
+    inputs = seven_field_inputs(X)
+    expected_p = model.predict(inputs)
+    contributions = model.contributions(inputs)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the single-customer path must not use the numpy batch path")
+
+    for name in ("predict", "score", "contributions", "design"):
+        monkeypatch.setattr(ResponseModel, name, refuse)
+    for i, p in enumerate(rows):
+        response = service.assign(p).response
+        assert response.probability == pytest.approx(expected_p[i], abs=1e-12)
+        by_input: dict[str, float] = {}
+        for term, part in zip(model.terms, contributions[i], strict=True):
+            by_input[term.input] = by_input.get(term.input, 0.0) + float(part)
+        for driver in response.drivers:
+            assert driver.effect == pytest.approx(by_input[driver.field], abs=1e-9)
+        strongest = max(by_input.values(), key=abs)
+        assert not response.drivers or response.drivers[0].effect == pytest.approx(strongest, abs=1e-9)
