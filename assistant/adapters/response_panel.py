@@ -87,14 +87,21 @@ def _style(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     return fig
 
 
+def _with_diagonal(name: str) -> go.Figure:
+    """A figure holding the dashed reference diagonal (perfect calibration, or contacting at random)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=name, line={"color": REFERENCE, "dash": "dash"}))
+    return fig
+
+
 def calibration_figure(service: SegmentationService, texts: AppTexts) -> go.Figure:
     """Observed response rate against the mean predicted chance per bin, per model (holdout)."""
     import plotly.graph_objects as go
 
     r = texts.response
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=r.perfect,
-                             line={"color": REFERENCE, "dash": "dash"}))
+    fig = _with_diagonal(r.perfect)
     for m, dash in zip(response_models(service), ("solid", "dot"), strict=False):
         bins = [b for b in m["calibration"] if b["customers"]]
         fig.add_trace(go.Scatter(
@@ -111,9 +118,7 @@ def gains_figure(service: SegmentationService, texts: AppTexts) -> go.Figure:
     import plotly.graph_objects as go
 
     r = texts.response
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=r.random,
-                             line={"color": REFERENCE, "dash": "dash"}))
+    fig = _with_diagonal(r.random)
     for m, dash in zip(response_models(service), ("solid", "dot"), strict=False):
         gains = m["gains"]
         fig.add_trace(go.Scatter(x=gains["share"], y=gains["captured"], mode="lines",

@@ -34,7 +34,7 @@ from assistant.batch.inspect import (
 )
 from assistant.batch.read import _Chunk, _chunks, _NeedsFallback, file_collection_year
 from assistant.batch.summary import BatchSummary, ExpectedResponders, _totals
-from assistant.batch.validate import _validate, _Validated, number_types
+from assistant.batch.validate import _is_text, _validate, _Validated, number_types
 from assistant.batch.write import (
     _csv_safe,
     _csv_type,
@@ -97,7 +97,7 @@ def _tenure_days(arr: pa.Array, reference_date: str, fmt: str) -> np.ndarray:
     """:func:`tenure_days` for a text column, parsed by pyarrow's strptime (vectorised, about 20x faster
     than pandas' per-row parsing); cells pyarrow cannot read in ``fmt`` go through ``tenure_days`` itself,
     so every cell gets exactly the rule training used."""
-    if not _is_text_type(arr.type):
+    if not _is_text(arr.type):
         return tenure_days(_as_text(arr), reference_date, fmt)
     text = pc.utf8_trim_whitespace(arr)
     try:
@@ -111,10 +111,6 @@ def _tenure_days(arr: pa.Array, reference_date: str, fmt: str) -> np.ndarray:
     if retry.any():
         days[retry] = tenure_days(_as_text(text.filter(pa.array(retry))), reference_date, fmt)
     return days
-
-
-def _is_text_type(t: pa.DataType) -> bool:
-    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
 def _score(service: SegmentationService, X: np.ndarray) -> dict[str, Any]:

@@ -151,11 +151,6 @@ class _Piecewise:
         self._inverse_widths_list = [float(v) for v in self.inverse_widths]
         self._coefficients_list = [tuple(float(v) for v in row) for row in self.coefficients]
 
-    def __call__(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> None:
-        """``out += f(x)``."""
-        if not self.add_whole(x, out):
-            self._cubic(x, out)
-
     def add_whole(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> bool:
         """``out += f(x)`` from a table of f over the whole numbers of the base interval (built on first use
         from the cubics themselves, so the numbers are the same, and about 6x faster) when ``x`` holds only
@@ -181,18 +176,19 @@ class _Piecewise:
         if not (self.low.is_integer() and self.high.is_integer()) or self.high - self.low >= _TABLE_MAX:
             return None
         values = np.zeros(int(self.high - self.low) + 1)
-        self._cubic(np.arange(self.low, self.high + 1.0), values)
+        self.add_cubic(np.arange(self.low, self.high + 1.0), values)
         return int(self.low), values
 
     def at(self, x: float) -> float:
-        """f(x) for one number, in plain Python (the same cubic as ``_cubic``)."""
+        """f(x) for one number, in plain Python (the same cubic as ``add_cubic``)."""
         xc = min(max(x, self.low), self.high)
         k = bisect.bisect_right(self._inner_list, xc)
         u = (xc - self._starts_list[k]) * self._inverse_widths_list[k]
         c3, c2, c1, c0 = self._coefficients_list[k]
         return ((c3 * u + c2) * u + c1) * u + c0
 
-    def _cubic(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+    def add_cubic(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+        """``out += f(x)`` from the cubics (any numbers)."""
         xc = np.clip(x, self.low, self.high)
         k = np.searchsorted(self.inner, xc, side="right")
         u = (xc - self.starts[k]) * self.inverse_widths[k]
@@ -278,7 +274,7 @@ class ResponseModel(BaseModel):
                     tmp *= w
                 acc += tmp
             for name, piecewise in splines:
-                piecewise(block[name], acc)
+                piecewise.add_cubic(block[name], acc)      # (the whole-number table was tried above)
         return out
 
     @cached_property
